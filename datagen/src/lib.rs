@@ -1,0 +1,1 @@
+//! `floe-datagen` generates TSBS-shaped data (work in progress).

@@ -1,0 +1,22 @@
+//! `floe-node` is the storage node behind the `floed` daemon: the single-node storage engine
+//! (WAL, head, blocks, compaction, label index), the cluster transport, replication and the
+//! HTTP and Graphite APIs.
+//!
+//! It builds on [`floe_storage_format`] for every byte it writes and on [`floe_ring`] for
+//! placement. It must never be a dependency of `floe-client` (the client depends on the shared
+//! wire types only) and it never re-implements the merge rule, the digest or the hash
+//! functions: it calls the ones in those crates.
+//!
+//! This crate is filled by the engine, ingest, query and cluster issues; today it only pins the
+//! dependency direction.
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn depends_on_the_shared_merge_rule() {
+        use floe_storage_format::{Sample, merge};
+        let a = Sample::new(1, 1.0, 0);
+        let b = Sample::new(1, 2.0, 0);
+        assert_eq!(merge(a, b).value, 2.0);
+    }
+}

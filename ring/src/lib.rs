@@ -1,0 +1,1 @@
+//! `floe-ring` decides where every series lives (work in progress).
