@@ -1,15 +1,32 @@
 //! `floe-storage-format` defines every byte Floe writes to disk, and the rules that give those
 //! bytes their meaning: the sample and its merge rule, the series key and [`SeriesId`], the
-//! order-independent digest, WAL segments and records, column encodings and block files.
+//! order-independent [`Digest`], WAL segments and records, column encodings, chunks and block
+//! files. The byte layouts are specified in `docs/storage-format.md`.
 //!
-//! It is pure format code: it encodes, decodes and checks. It knows nothing of tokio, the
-//! network, fsync policies or background work, and depends on no other Floe crate. The one
-//! exception to "no I/O" is the block writer's temporary-name, fsync, rename sequence and the
-//! block reader's `memmap2` mapping, which are part of what makes the format safe to read.
+//! It is format code: it encodes, decodes and checks. It must never depend on tokio, the
+//! network, fsync *policies*, background work or any other Floe crate. Its only I/O is what
+//! makes a block file safe to publish and read: the writer's temporary-name, fsync, rename
+//! sequence and the reader's read-only `memmap2` mapping.
 //!
 //! Every decoder returns a typed [`FormatError`] on malformed, truncated, oversized or
 //! hostile input; none panics and none allocates from a length it has not checked.
 
+pub mod block;
+pub mod chunk;
+mod codec;
+pub mod column;
+mod digest;
+mod error;
 mod sample;
+mod series;
+pub mod wal;
 
-pub use sample::{Sample, is_normalized, merge, merge_sorted_columns, normalize, precedence};
+pub use chunk::Columns;
+pub use codec::crc32;
+pub use digest::Digest;
+pub use error::{FormatError, Result};
+pub use sample::{
+    Sample, is_normalized, is_strictly_increasing, merge, merge_sorted_columns, normalize,
+    precedence,
+};
+pub use series::{MAX_KEY_LEN, MAX_LABELS, MAX_NAME_LEN, SeriesId, SeriesKey};

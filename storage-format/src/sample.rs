@@ -115,3 +115,8 @@ pub fn merge_sorted_columns(a: &[Sample], b: &[Sample], out: &mut Vec<Sample>) {
 pub fn is_normalized(samples: &[Sample]) -> bool {
     samples.windows(2).all(|w| w[0].ts < w[1].ts)
 }
+
+/// True when `ts` is strictly increasing.
+pub fn is_strictly_increasing(ts: &[i64]) -> bool {
+    ts.windows(2).all(|w| w[0] < w[1])
+}

@@ -1,0 +1,359 @@
+//! Column encodings for one series' timestamps, values and versions.
+//!
+//! Each column is `encoding u8 | varint(len) | len bytes`. The sample count is not repeated
+//! here: the enclosing chunk carries it and every decoder checks that it got exactly that many.
+//! Numeric payloads use pco (standalone format), whose decoders read every earlier pco version.
+//! The byte layouts are specified in `docs/storage-format.md`.
+
+use pco::standalone::{simple_compress, simple_decompress_into};
+use pco::{ChunkConfig, DeltaSpec, ModeSpec};
+
+use crate::codec::{Reader, put_varint};
+use crate::error::{FormatError, Result};
+
+/// Timestamps `first + i × step` (the common case: a scrape or push interval), no payload.
+pub const TS_REGULAR: u8 = 0;
+/// Timestamps `first + i × step + residual[i]`, residuals in pco (jittered intervals).
+pub const TS_LINEAR: u8 = 1;
+/// Timestamps in pco with pco's own delta choice (irregular series with gaps).
+pub const TS_PCO: u8 = 2;
+
+/// Every value has the same bit pattern.
+pub const VAL_CONSTANT: u8 = 0;
+/// Every value is `k / 10^e` for an integer `k`: the `k` in pco with first-order deltas.
+pub const VAL_DECIMAL: u8 = 1;
+/// Any other floats: pco on the f64 values.
+pub const VAL_FLOAT: u8 = 2;
+
+/// Versions as runs of `(version, length)`.
+pub const VER_RUNS: u8 = 0;
+
+/// Most decimal digits tried by [`VAL_DECIMAL`]; 10^15 is exact in f64.
+pub const MAX_DECIMALS: u8 = 15;
+
+/// Pco compression level used for every numeric column (pco's default is 8).
+pub const PCO_LEVEL: usize = 8;
+
+/// Largest integer magnitude kept exactly by an f64 (2^53).
+const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+fn codec_err(what: &'static str, e: impl std::fmt::Display) -> FormatError {
+    FormatError::Codec {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+fn pco_compress<T: pco::data_types::Number>(
+    what: &'static str,
+    nums: &[T],
+    config: &ChunkConfig,
+) -> Result<Vec<u8>> {
+    simple_compress(nums, config).map_err(|e| codec_err(what, e))
+}
+
+/// Decodes exactly `dst.len()` numbers of pco. Pco is guarded by `catch_unwind` as defence in
+/// depth: it reports corruption as errors, and bytes only reach it after their crc32 matched,
+/// but a hostile file can carry a valid crc.
+fn pco_decompress<T: pco::data_types::Number>(
+    what: &'static str,
+    src: &[u8],
+    dst: &mut [T],
+) -> Result<()> {
+    let n = dst.len();
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        simple_decompress_into(src, dst)
+    }));
+    match res {
+        Ok(Ok(p)) if p.n_processed == n && p.finished => Ok(()),
+        Ok(Ok(p)) => Err(codec_err(
+            what,
+            format!(
+                "decoded {} numbers (finished: {}), expected {n}",
+                p.n_processed, p.finished
+            ),
+        )),
+        Ok(Err(e)) => Err(codec_err(what, e)),
+        Err(_) => Err(codec_err(what, "decoder panicked on malformed input")),
+    }
+}
+
+fn put_column(out: &mut Vec<u8>, encoding: u8, payload: &[u8]) {
+    out.push(encoding);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// Reads one column header: its encoding and payload.
+pub(crate) fn read_column<'a>(r: &mut Reader<'a>, max: u64) -> Result<(u8, &'a [u8])> {
+    let enc = r.u8()?;
+    let len = r.varint_max("column length", max)? as usize;
+    Ok((enc, r.bytes(len)?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps
+
+/// Appends the timestamp column. `ts` must be strictly increasing and non-empty.
+pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
+    let (first, last) = match (ts.first(), ts.last()) {
+        (Some(&f), Some(&l)) => (f, l),
+        _ => return Err(bad_input("timestamps", "empty column")),
+    };
+    if !crate::sample::is_strictly_increasing(ts) {
+        return Err(bad_input("timestamps", "not strictly increasing"));
+    }
+    let n = ts.len() as i64;
+    let Ok(range) = i64::try_from(i128::from(last) - i128::from(first)) else {
+        let auto = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+        put_column(out, TS_PCO, &pco_compress("timestamps", ts, &auto)?);
+        return Ok(());
+    };
+    let step = if n > 1 { range / (n - 1) } else { 0 };
+    let mut head = Vec::with_capacity(18);
+    head.extend_from_slice(&first.to_le_bytes());
+    put_varint(&mut head, step as u64);
+    let regular = ts
+        .iter()
+        .enumerate()
+        .all(|(i, &t)| t == first + i as i64 * step);
+    if regular {
+        put_column(out, TS_REGULAR, &head);
+        return Ok(());
+    }
+    let residuals: Vec<i64> = ts
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| t - (first + i as i64 * step))
+        .collect();
+    let no_delta = ChunkConfig::default()
+        .with_compression_level(PCO_LEVEL)
+        .with_delta_spec(DeltaSpec::NoOp);
+    let mut linear = head;
+    linear.extend_from_slice(&pco_compress("timestamp residuals", &residuals, &no_delta)?);
+    let auto = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+    let raw = pco_compress("timestamps", ts, &auto)?;
+    if linear.len() <= raw.len() {
+        put_column(out, TS_LINEAR, &linear);
+    } else {
+        put_column(out, TS_PCO, &raw);
+    }
+    Ok(())
+}
+
+/// Decodes a timestamp column of `n` values into `dst` (cleared first), checking that the
+/// result is strictly increasing.
+pub fn decode_timestamps(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<i64>) -> Result<()> {
+    const WHAT: &str = "timestamp column";
+    dst.clear();
+    match encoding {
+        TS_REGULAR | TS_LINEAR => {
+            let mut r = Reader::new(WHAT, payload);
+            let first = r.i64()?;
+            let step = r.varint()?;
+            let span = i64::try_from(step)
+                .ok()
+                .and_then(|s| s.checked_mul(n.saturating_sub(1) as i64))
+                .and_then(|x| first.checked_add(x));
+            let Some(_) = span else {
+                return Err(FormatError::invalid(
+                    WHAT,
+                    8,
+                    format!("step {step} overflows the timestamp range"),
+                ));
+            };
+            let step = step as i64;
+            dst.resize(n, 0);
+            if encoding == TS_LINEAR {
+                pco_decompress("timestamp residuals", &payload[r.pos()..], dst)?;
+            } else {
+                r.finish()?;
+            }
+            let mut base = first;
+            for t in dst.iter_mut() {
+                *t = base.wrapping_add(*t);
+                base = base.wrapping_add(step);
+            }
+        }
+        TS_PCO => {
+            dst.resize(n, 0);
+            pco_decompress("timestamps", payload, dst)?;
+        }
+        other => return Err(unknown_encoding(WHAT, other)),
+    }
+    if !crate::sample::is_strictly_increasing(dst) {
+        return Err(FormatError::invalid(
+            WHAT,
+            0,
+            "decoded timestamps not strictly increasing",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/// The smallest number of decimals `e ≤ MAX_DECIMALS` such that every value is exactly
+/// `k / 10^e` for an integer `|k| < 2^53`, if any.
+fn decimal_exponent(values: &[f64]) -> Option<u8> {
+    let mut e = 0u8;
+    for &v in values {
+        while !is_decimal(v, e) {
+            e += 1;
+            if e > MAX_DECIMALS {
+                return None;
+            }
+        }
+    }
+    Some(e)
+}
+
+#[inline]
+fn is_decimal(v: f64, e: u8) -> bool {
+    let k = (v * POW10[e as usize]).round();
+    k.abs() < EXACT_INT && from_decimal(k as i64, e).to_bits() == v.to_bits()
+}
+
+/// The one decoding expression of [`VAL_DECIMAL`].
+#[inline]
+fn from_decimal(k: i64, e: u8) -> f64 {
+    if e == 0 {
+        k as f64
+    } else {
+        k as f64 / POW10[e as usize]
+    }
+}
+
+/// Appends the value column.
+pub fn encode_values(values: &[f64], out: &mut Vec<u8>) -> Result<()> {
+    let Some(&first) = values.first() else {
+        return Err(bad_input("values", "empty column"));
+    };
+    if values.iter().all(|v| v.to_bits() == first.to_bits()) {
+        put_column(out, VAL_CONSTANT, &first.to_bits().to_le_bytes());
+        return Ok(());
+    }
+    if let Some(e) = decimal_exponent(values) {
+        let scale = POW10[e as usize];
+        let ints: Vec<i64> = values.iter().map(|&v| (v * scale).round() as i64).collect();
+        let config = ChunkConfig::default()
+            .with_compression_level(PCO_LEVEL)
+            .with_mode_spec(ModeSpec::Classic)
+            .with_delta_spec(DeltaSpec::TryConsecutive(1));
+        let mut payload = vec![e];
+        payload.extend_from_slice(&pco_compress("decimal values", &ints, &config)?);
+        put_column(out, VAL_DECIMAL, &payload);
+        return Ok(());
+    }
+    let config = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+    put_column(
+        out,
+        VAL_FLOAT,
+        &pco_compress("float values", values, &config)?,
+    );
+    Ok(())
+}
+
+/// Decodes a value column of `n` values into `dst` (cleared first).
+pub fn decode_values(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<()> {
+    const WHAT: &str = "value column";
+    dst.clear();
+    match encoding {
+        VAL_CONSTANT => {
+            let mut r = Reader::new(WHAT, payload);
+            let v = f64::from_bits(r.u64()?);
+            r.finish()?;
+            dst.resize(n, v);
+        }
+        VAL_DECIMAL => {
+            let mut r = Reader::new(WHAT, payload);
+            let e = r.u8()?;
+            if e > MAX_DECIMALS {
+                return Err(FormatError::invalid(
+                    WHAT,
+                    0,
+                    format!("{e} decimals, at most {MAX_DECIMALS}"),
+                ));
+            }
+            let mut ints = vec![0i64; n];
+            pco_decompress("decimal values", &payload[1..], &mut ints)?;
+            dst.extend(ints.iter().map(|&k| from_decimal(k, e)));
+        }
+        VAL_FLOAT => {
+            dst.resize(n, 0.0);
+            pco_decompress("float values", payload, dst)?;
+        }
+        other => return Err(unknown_encoding(WHAT, other)),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions
+
+/// Appends the version column (runs of equal versions; almost always one run of 0).
+pub fn encode_versions(versions: &[u64], out: &mut Vec<u8>) {
+    let mut runs: Vec<(u64, u64)> = Vec::with_capacity(1);
+    for &v in versions {
+        match runs.last_mut() {
+            Some((rv, len)) if *rv == v => *len += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    let mut payload = Vec::with_capacity(1 + runs.len() * 4);
+    put_varint(&mut payload, runs.len() as u64);
+    for (v, len) in runs {
+        put_varint(&mut payload, v);
+        put_varint(&mut payload, len);
+    }
+    put_column(out, VER_RUNS, &payload);
+}
+
+/// Decodes a version column of `n` values into `dst` (cleared first).
+pub fn decode_versions(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<u64>) -> Result<()> {
+    const WHAT: &str = "version column";
+    if encoding != VER_RUNS {
+        return Err(unknown_encoding(WHAT, encoding));
+    }
+    dst.clear();
+    let mut r = Reader::new(WHAT, payload);
+    let runs = r.varint_max("version runs", n as u64)?;
+    for _ in 0..runs {
+        let at = r.pos();
+        let v = r.varint()?;
+        let len = r.varint()?;
+        if len == 0 || len > (n - dst.len()) as u64 {
+            return Err(FormatError::invalid(
+                WHAT,
+                at,
+                format!("run of {len} does not fit {n} samples"),
+            ));
+        }
+        dst.resize(dst.len() + len as usize, v);
+    }
+    r.finish()?;
+    if dst.len() != n {
+        return Err(FormatError::invalid(
+            WHAT,
+            0,
+            format!("runs cover {} of {n} samples", dst.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn bad_input(what: &'static str, reason: &str) -> FormatError {
+    FormatError::BadInput {
+        what,
+        reason: reason.into(),
+    }
+}
+
+fn unknown_encoding(what: &'static str, enc: u8) -> FormatError {
+    FormatError::invalid(what, 0, format!("unknown encoding {enc}"))
+}
