@@ -117,7 +117,10 @@ impl AliasTable {
     /// weights (finite, non-negative, not all zero).
     pub(crate) fn from_weights(first: i32, weights: &[f64]) -> Self {
         let size = weights.len().next_power_of_two().max(2);
-        assert!(size <= 1 << 24, "alias table of {size} columns is too large");
+        assert!(
+            size <= 1 << 24,
+            "alias table of {size} columns is too large"
+        );
         let mut q = quantise(weights, size);
         let value = |i: usize| first + i as i32;
         let min = (0..size).find(|&i| q[i] > 0).map_or(first, value);
@@ -189,7 +192,10 @@ impl AliasTable {
 fn quantise(weights: &[f64], size: usize) -> Vec<u64> {
     let total = size as u64 * COLUMN;
     let sum: f64 = weights.iter().sum();
-    assert!(sum > 0.0 && sum.is_finite(), "weights must have a positive finite sum");
+    assert!(
+        sum > 0.0 && sum.is_finite(),
+        "weights must have a positive finite sum"
+    );
     let mut q: Vec<u64> = weights
         .iter()
         .map(|&w| (w / sum * total as f64).round() as u64)
@@ -260,5 +266,55 @@ mod tests {
         assert!((9_000..11_000).contains(&counts[0]), "{counts:?}");
         assert!((19_000..21_000).contains(&counts[1]), "{counts:?}");
         assert!((9_000..11_000).contains(&counts[2]), "{counts:?}");
+    }
+}
+
+#[cfg(test)]
+mod pinned {
+    use super::*;
+
+    /// FNV-1a over `(outcome, weight)` of every outcome of a table.
+    fn table_digest(table: &AliasTable) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (k, w) in table.exact_weights() {
+            for b in k.to_le_bytes().into_iter().chain(w.to_le_bytes()) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    /// The step tables must never change: they define every generated value. The σ = 1 table
+    /// is spelled out (weights out of 32 × 2^32); the others are pinned by digest and support.
+    #[test]
+    fn tables_are_pinned() {
+        let (first, w) = rounded_normal_weights(1);
+        let normal1 = AliasTable::from_weights(first, &w);
+        let expected: std::collections::BTreeMap<i32, u64> = [
+            (0, 52_628_800_614),
+            (1, 33_223_164_602),
+            (2, 8_328_461_922),
+            (3, 821_477_607),
+            (4, 31_505_325),
+            (5, 464_363),
+            (6, 2_604),
+            (7, 6),
+        ]
+        .into_iter()
+        .flat_map(|(k, w)| [(k, w), (-k, w)])
+        .collect();
+        assert_eq!(normal1.exact_weights(), expected);
+        assert_eq!(table_digest(&normal1), 0xc6ff_0fe1_ef5d_9e73);
+
+        let (first, w) = rounded_normal_weights(100);
+        let normal100 = AliasTable::from_weights(first, &w);
+        assert_eq!((normal100.min(), normal100.max()), (-706, 706));
+        assert_eq!(table_digest(&normal100), 0x7545_2877_39d2_a305);
+
+        let (first, w) = poisson_weights(100, 255);
+        let poisson = AliasTable::from_weights(first, &w);
+        assert_eq!((poisson.min(), poisson.max()), (38, 178));
+        assert_eq!(table_digest(&poisson), 0x7a0c_e730_ad99_d54f);
     }
 }

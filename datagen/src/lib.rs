@@ -74,8 +74,7 @@ mod tags;
 mod walk;
 
 pub use config::{
-    COUNTER_MEAN_INCREMENT, COUNTER_START_RANGE, Config, DEFAULT_START_MS, JITTER_MAX_MS,
-    ValueMode,
+    COUNTER_MEAN_INCREMENT, COUNTER_START_RANGE, Config, DEFAULT_START_MS, JITTER_MAX_MS, ValueMode,
 };
 pub use entropy::{EntropyCounter, EntropyReport};
 pub use error::DatagenError;
@@ -127,7 +126,10 @@ mod tests {
     #[test]
     fn metric_names_are_measurement_underscore_field() {
         for (i, field) in FIELDS.iter().enumerate() {
-            assert_eq!(metric_name(i), Some(format!("{MEASUREMENT}_{field}").as_str()));
+            assert_eq!(
+                metric_name(i),
+                Some(format!("{MEASUREMENT}_{field}").as_str())
+            );
         }
         assert_eq!(metric_name(10), None);
     }

@@ -3,6 +3,7 @@
 //! update the expectations: restore the old behaviour, or add a new, separately named mode
 //! and document it in docs/datagen.md.
 
+#[path = "support/common.rs"]
 mod common;
 
 use common::{run_digest, small};
@@ -45,15 +46,36 @@ fn counter_seed_1_host_0() {
     assert_eq!(s.timestamps, NOMINAL);
     assert_eq!(
         s.fields[0],
-        [915442902.0, 915443001.0, 915443112.0, 915443215.0, 915443305.0, 915443413.0]
+        [
+            915442902.0,
+            915443001.0,
+            915443112.0,
+            915443215.0,
+            915443305.0,
+            915443413.0
+        ]
     );
     assert_eq!(
         s.fields[1],
-        [476999360.0, 476999449.0, 476999560.0, 476999657.0, 476999755.0, 476999852.0]
+        [
+            476999360.0,
+            476999449.0,
+            476999560.0,
+            476999657.0,
+            476999755.0,
+            476999852.0
+        ]
     );
     assert_eq!(
         s.fields[2],
-        [204953316.0, 204953419.0, 204953511.0, 204953608.0, 204953704.0, 204953775.0]
+        [
+            204953316.0,
+            204953419.0,
+            204953511.0,
+            204953608.0,
+            204953704.0,
+            204953775.0
+        ]
     );
 }
 
@@ -84,11 +106,7 @@ fn run_digests_seed_1_ten_hosts_hundred_points() {
         (ValueMode::Jitter, 0xba71_9c9b_37a8_a6f9),
     ];
     for (mode, digest) in expected {
-        assert_eq!(
-            run_digest(&small(mode, 1, 10, 100)),
-            digest,
-            "mode {mode}"
-        );
+        assert_eq!(run_digest(&small(mode, 1, 10, 100)), digest, "mode {mode}");
     }
 }
 
@@ -98,14 +116,47 @@ fn tags_seed_1() {
     let values = |host| -> Vec<String> { g.host_tags(host).into_iter().map(|(_, v)| v).collect() };
     assert_eq!(
         values(0),
-        ["host_0", "us-west-1", "us-west-1a", "36", "Ubuntu15.10", "x64", "LON", "12", "1", "production"]
+        [
+            "host_0",
+            "us-west-1",
+            "us-west-1a",
+            "36",
+            "Ubuntu15.10",
+            "x64",
+            "LON",
+            "12",
+            "1",
+            "production"
+        ]
     );
     assert_eq!(
         values(1),
-        ["host_1", "sa-east-1", "sa-east-1c", "96", "Ubuntu15.10", "x86", "LON", "15", "1", "staging"]
+        [
+            "host_1",
+            "sa-east-1",
+            "sa-east-1c",
+            "96",
+            "Ubuntu15.10",
+            "x86",
+            "LON",
+            "15",
+            "1",
+            "staging"
+        ]
     );
     assert_eq!(
         values(2),
-        ["host_2", "us-east-1", "us-east-1c", "23", "Ubuntu16.04LTS", "x64", "SF", "6", "0", "production"]
+        [
+            "host_2",
+            "us-east-1",
+            "us-east-1c",
+            "23",
+            "Ubuntu16.04LTS",
+            "x64",
+            "SF",
+            "6",
+            "0",
+            "production"
+        ]
     );
 }

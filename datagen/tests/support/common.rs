@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests (included with `mod common;`).
+//! Helpers shared by the integration tests (included with `#[path] mod common;`, so that
+//! cargo does not build this file as a test target of its own).
 
 #![allow(dead_code, unreachable_pub)]
 

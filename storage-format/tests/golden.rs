@@ -1,0 +1,62 @@
+//! Golden files of format version 1, under `tests/data/storage-format/v1/` at the workspace
+//! root. They are written once (run with `FLOE_WRITE_GOLDEN=1` when a new format version is
+//! introduced, into a new folder) and never regenerated: every later version of the code must
+//! still read them and find exactly what they were written with.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{fixture_series, fixture_wal, read_wal, write_fixture_block};
+use floe_storage_format::block::BlockReader;
+use floe_storage_format::{Columns, Digest};
+
+/// The digest of the fixture block's samples, pinned when the golden files were written.
+const V1_BLOCK_DIGEST: &str = "833b3ad53ecdac5c6e0b8e3c75b74474";
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/storage-format/v1")
+}
+
+#[test]
+fn write_golden_files_when_asked() {
+    if std::env::var_os("FLOE_WRITE_GOLDEN").is_none() {
+        return;
+    }
+    let d = dir();
+    std::fs::create_dir_all(&d).expect("create golden dir");
+    let block = d.join("fixture.blk");
+    let wal = d.join("fixture.wal");
+    assert!(!block.exists() && !wal.exists(), "golden files are never regenerated; bump the version folder");
+    write_fixture_block(&block);
+    std::fs::write(&wal, fixture_wal()).expect("write golden WAL");
+}
+
+#[test]
+fn v1_block_still_reads() {
+    let r = BlockReader::open(dir().join("fixture.blk")).expect("open golden block");
+    r.verify_all().expect("golden block scrubs clean");
+    let expected = fixture_series();
+    assert_eq!(r.series_count(), expected.len());
+    let keys = r.series_keys().expect("keys");
+    let mut cols = Columns::default();
+    let mut digest = Digest::EMPTY;
+    for (i, (key, c)) in expected.iter().enumerate() {
+        assert_eq!(&keys[i], key);
+        assert!(r.read_series(key.id(), &mut cols).expect("read"));
+        assert_eq!(cols.samples().collect::<Vec<_>>(), c.samples().collect::<Vec<_>>());
+        digest.add(Digest::of_columns(key.id(), &c.ts, &c.values, &c.versions));
+    }
+    assert_eq!(r.digest().expect("digest"), digest);
+    assert_eq!(digest.to_string(), V1_BLOCK_DIGEST);
+}
+
+#[test]
+fn v1_wal_still_reads() {
+    let bytes = std::fs::read(dir().join("fixture.wal")).expect("read golden WAL");
+    assert_eq!(bytes, fixture_wal(), "the v1 WAL encoding changed");
+    let (keys, samples, clean) = read_wal(&bytes).expect("golden WAL");
+    assert!(clean);
+    assert_eq!(keys.len(), 4);
+    assert_eq!(samples.len(), (0..4).map(|i| (40 - i + 2) / 3 + 1).sum::<usize>());
+}
