@@ -171,8 +171,14 @@ impl<'a> Sweep<'a> {
 }
 
 #[cfg(test)]
+#[path = "../tests/naive/walk.rs"]
+mod naive_walk;
+
+#[cfg(test)]
 mod tests {
+    use super::naive_walk::naive_owners;
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn move_to_front_keeps_a_valid_list() {
@@ -209,5 +215,38 @@ mod tests {
         assert_eq!(p.boundaries, vec![10, 20]);
         let ids: Vec<u32> = p.owners.iter().map(|x| x.0).collect();
         assert_eq!(ids, vec![0, 1, 2, 0]);
+    }
+
+    /// Random token lists over a tiny value space, so equal tokens (collisions) are common.
+    fn colliding_ring() -> impl Strategy<Value = (Vec<(u64, u32)>, Vec<u32>, usize)> {
+        (1usize..=7, 1u32..=4).prop_flat_map(|(nodes, zones)| {
+            let zone_of = prop::collection::vec(0..zones, nodes);
+            let extra = prop::collection::vec((0u64..12, 0..nodes as u32), 0..20);
+            let firsts = prop::collection::vec(0u64..12, nodes);
+            (zone_of, extra, firsts, 1..=nodes).prop_map(|(zone_of, extra, firsts, n)| {
+                // Every node owns at least one token; renumber zones densely.
+                let mut tokens: Vec<(u64, u32)> = firsts.into_iter().zip(0..).collect();
+                tokens.extend(extra);
+                tokens.sort_unstable();
+                let mut names = zone_of.clone();
+                names.sort_unstable();
+                names.dedup();
+                let node_zone = zone_of.iter().map(|z| names.binary_search(z).unwrap() as u32).collect();
+                (tokens, node_zone, n)
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn sweep_matches_naive_walk_with_collisions((tokens, node_zone, n) in colliding_ring()) {
+            let zones = node_zone.iter().max().map_or(0, |&z| z as usize + 1);
+            let p = place(&tokens, &node_zone, zones, n);
+            for position in 0..=13u64 {
+                let seg = p.boundaries.partition_point(|&b| b < position) % p.boundaries.len();
+                let got: Vec<u32> = p.owners[seg * n..(seg + 1) * n].iter().map(|x| x.0).collect();
+                prop_assert_eq!(got, naive_owners(&tokens, &node_zone, n, position), "position {}", position);
+            }
+        }
     }
 }

@@ -77,7 +77,7 @@ fn check_zone_rule(t: &Topology, owners: &[String]) {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 96,
+        cases: 256,
         ..ProptestConfig::default()
     }
 }

@@ -125,3 +125,58 @@ fn hostile_lengths_are_refused_without_allocating() {
     chunk.extend_from_slice(&crc.to_le_bytes());
     assert!(decode_chunk(&chunk, &mut Columns::default()).is_err());
 }
+
+mod arbitrary_input {
+    use floe_storage_format::chunk::{decode_chunk, encode_chunk};
+    use floe_storage_format::wal::{SampleBatch, SegmentReader, decode_payload};
+    use floe_storage_format::{Columns, SeriesKey, crc32};
+    use proptest::prelude::*;
+
+    /// A valid chunk with some bytes overwritten and its crc recomputed, so the damage reaches
+    /// the column decoders and pco rather than stopping at the checksum.
+    fn mangled_chunk() -> impl Strategy<Value = Vec<u8>> {
+        (1usize..300, any::<u64>(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)).prop_map(|(n, seed, edits)| {
+            let ts: Vec<i64> = (0..n as i64).map(|i| i * 1000 + (seed as i64 >> (i % 60)) % 7).collect();
+            let values: Vec<f64> = (0..n).map(|i| ((seed >> (i % 50)) % 1000) as f64 / 100.0).collect();
+            let mut chunk = Vec::new();
+            encode_chunk(&ts, &values, &vec![0; n], &mut chunk).expect("encode");
+            chunk.truncate(chunk.len() - 4);
+            for (at, byte) in edits {
+                let i = at.index(chunk.len());
+                chunk[i] = byte;
+            }
+            let crc = crc32(&chunk);
+            chunk.extend_from_slice(&crc.to_le_bytes());
+            chunk
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn chunk_decoder_survives_mangled_chunks_with_valid_crc(chunk in mangled_chunk()) {
+            let mut cols = Columns::default();
+            if decode_chunk(&chunk, &mut cols).is_ok() {
+                prop_assert!(floe_storage_format::is_strictly_increasing(&cols.ts));
+                prop_assert_eq!(cols.ts.len(), cols.values.len());
+                prop_assert_eq!(cols.ts.len(), cols.versions.len());
+            }
+        }
+
+        #[test]
+        fn decoders_survive_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..400)) {
+            let mut batch = SampleBatch::new();
+            let _ = decode_payload(&data, &mut batch);
+            let _ = SeriesKey::decode(&data);
+            let mut with_crc = data.clone();
+            with_crc.extend_from_slice(&crc32(&data).to_le_bytes());
+            let _ = decode_chunk(&with_crc, &mut Columns::default());
+            let mut seg = floe_storage_format::wal::SegmentHeader { segment_id: 1 }.encode().to_vec();
+            seg.extend_from_slice(&data);
+            if let Ok((_, mut r)) = SegmentReader::new(&seg) {
+                while r.next_payload().is_some() {}
+            }
+        }
+    }
+}
