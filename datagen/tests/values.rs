@@ -20,7 +20,12 @@ fn every_hundredth_round_trips_bitwise() {
     for k in 0..=10_000_i64 {
         let v = k as f64 / 100.0;
         assert!(has_two_decimals(v), "{k}");
-        assert_eq!(format!("{v}").parse::<f64>(), Ok(v));
+        let text = format!("{v}");
+        assert_eq!(text.parse::<f64>(), Ok(v));
+        assert!(
+            text.split('.').nth(1).is_none_or(|d| d.len() <= 2),
+            "{text}"
+        );
     }
 }
 

@@ -11,9 +11,10 @@ use pco::{ChunkConfig, DeltaSpec, ModeSpec};
 use crate::codec::{Reader, put_varint};
 use crate::error::{FormatError, Result};
 
-/// Timestamps `first + i × step` (the common case: a scrape or push interval), no payload.
+/// Timestamps on the straight line from `first` to `first + span` (the common case: a steady
+/// scrape or push interval), no payload.
 pub const TS_REGULAR: u8 = 0;
-/// Timestamps `first + i × step + residual[i]`, residuals in pco (jittered intervals).
+/// Timestamps `base_i + residual[i]` on that line, residuals in pco (jittered intervals).
 pub const TS_LINEAR: u8 = 1;
 /// Timestamps in pco with pco's own delta choice (irregular series with gaps).
 pub const TS_PCO: u8 = 2;
@@ -33,6 +34,11 @@ pub const MAX_DECIMALS: u8 = 15;
 
 /// Pco compression level used for every numeric column (pco's default is 8).
 pub const PCO_LEVEL: usize = 8;
+
+thread_local! {
+    /// Reused buffer for the integers of decimal columns, so decoding does not allocate.
+    static DECIMAL_SCRATCH: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Largest integer magnitude kept exactly by an f64 (2^53).
 const EXACT_INT: f64 = 9_007_199_254_740_992.0;
@@ -98,6 +104,28 @@ pub(crate) fn read_column<'a>(r: &mut Reader<'a>, max: u64) -> Result<(u8, &'a [
 // ---------------------------------------------------------------------------------------------
 // Timestamps
 
+/// Calls `f(i, base_i)` for `i in 0..n`, where `base_i = first + ⌊i × span / (n − 1)⌋`: the
+/// straight line from the first to the last timestamp, in exact integer arithmetic
+/// (Bresenham's stepping, no division per sample). The one definition of [`TS_LINEAR`]'s grid.
+#[inline]
+fn for_each_linear_base(first: i64, span: u64, n: usize, mut f: impl FnMut(usize, i64)) {
+    if n == 0 {
+        return;
+    }
+    let den = (n as u64 - 1).max(1);
+    let (q, r) = (span / den, span % den);
+    let (mut base, mut acc) = (first, 0u64);
+    for i in 0..n {
+        f(i, base);
+        base = base.wrapping_add(q as i64);
+        acc += r;
+        if acc >= den {
+            acc -= den;
+            base = base.wrapping_add(1);
+        }
+    }
+}
+
 /// Appends the timestamp column. `ts` must be strictly increasing and non-empty.
 pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
     let (first, last) = match (ts.first(), ts.last()) {
@@ -107,35 +135,37 @@ pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) -> Result<()> {
     if !crate::sample::is_strictly_increasing(ts) {
         return Err(bad_input("timestamps", "not strictly increasing"));
     }
-    let n = ts.len() as i64;
-    let Ok(range) = i64::try_from(i128::from(last) - i128::from(first)) else {
-        let auto = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+    let auto = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+    // Strictly increasing, so `last - first` is non-negative; it may exceed i64::MAX only
+    // for absurd spans, which go to pco as they are.
+    let span = (i128::from(last) - i128::from(first)) as u128;
+    let Ok(span) = u64::try_from(span) else {
         put_column(out, TS_PCO, &pco_compress("timestamps", ts, &auto)?);
         return Ok(());
     };
-    let step = if n > 1 { range / (n - 1) } else { 0 };
+    let n = ts.len();
     let mut head = Vec::with_capacity(18);
     head.extend_from_slice(&first.to_le_bytes());
-    put_varint(&mut head, step as u64);
-    let regular = ts
-        .iter()
-        .enumerate()
-        .all(|(i, &t)| t == first + i as i64 * step);
-    if regular {
+    put_varint(&mut head, span);
+    let mut residuals = Vec::with_capacity(n);
+    for_each_linear_base(first, span, n, |i, base| residuals.push(ts[i].wrapping_sub(base)));
+    if residuals.iter().all(|&r| r == 0) {
         put_column(out, TS_REGULAR, &head);
         return Ok(());
     }
-    let residuals: Vec<i64> = ts
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| t - (first + i as i64 * step))
-        .collect();
     let no_delta = ChunkConfig::default()
         .with_compression_level(PCO_LEVEL)
         .with_delta_spec(DeltaSpec::NoOp);
     let mut linear = head;
     linear.extend_from_slice(&pco_compress("timestamp residuals", &residuals, &no_delta)?);
-    let auto = ChunkConfig::default().with_compression_level(PCO_LEVEL);
+    // Jitter around a steady interval (residuals within one mean step) is what the linear
+    // form is for; only gappy or drifting series are worth trying pco's own deltas as well.
+    let (lo, hi) = residuals.iter().fold((0i64, 0i64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let mean_step = span / (n as u64 - 1).max(1);
+    if (hi.wrapping_sub(lo) as u64) < mean_step {
+        put_column(out, TS_LINEAR, &linear);
+        return Ok(());
+    }
     let raw = pco_compress("timestamps", ts, &auto)?;
     if linear.len() <= raw.len() {
         put_column(out, TS_LINEAR, &linear);
@@ -154,30 +184,17 @@ pub fn decode_timestamps(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<i
         TS_REGULAR | TS_LINEAR => {
             let mut r = Reader::new(WHAT, payload);
             let first = r.i64()?;
-            let step = r.varint()?;
-            let span = i64::try_from(step)
-                .ok()
-                .and_then(|s| s.checked_mul(n.saturating_sub(1) as i64))
-                .and_then(|x| first.checked_add(x));
-            let Some(_) = span else {
-                return Err(FormatError::invalid(
-                    WHAT,
-                    8,
-                    format!("step {step} overflows the timestamp range"),
-                ));
-            };
-            let step = step as i64;
+            let span = r.varint()?;
+            if i64::try_from(span).ok().and_then(|s| first.checked_add(s)).is_none() {
+                return Err(FormatError::invalid(WHAT, 8, format!("span {span} overflows the timestamp range")));
+            }
             dst.resize(n, 0);
             if encoding == TS_LINEAR {
                 pco_decompress("timestamp residuals", &payload[r.pos()..], dst)?;
             } else {
                 r.finish()?;
             }
-            let mut base = first;
-            for t in dst.iter_mut() {
-                *t = base.wrapping_add(*t);
-                base = base.wrapping_add(step);
-            }
+            for_each_linear_base(first, span, n, |i, base| dst[i] = dst[i].wrapping_add(base));
         }
         TS_PCO => {
             dst.resize(n, 0);
@@ -186,11 +203,7 @@ pub fn decode_timestamps(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<i
         other => return Err(unknown_encoding(WHAT, other)),
     }
     if !crate::sample::is_strictly_increasing(dst) {
-        return Err(FormatError::invalid(
-            WHAT,
-            0,
-            "decoded timestamps not strictly increasing",
-        ));
+        return Err(FormatError::invalid(WHAT, 0, "decoded timestamps not strictly increasing"));
     }
     Ok(())
 }
@@ -280,9 +293,13 @@ pub fn decode_values(encoding: u8, payload: &[u8], n: usize, dst: &mut Vec<f64>)
                     format!("{e} decimals, at most {MAX_DECIMALS}"),
                 ));
             }
-            let mut ints = vec![0i64; n];
-            pco_decompress("decimal values", &payload[1..], &mut ints)?;
-            dst.extend(ints.iter().map(|&k| from_decimal(k, e)));
+            DECIMAL_SCRATCH.with_borrow_mut(|ints| {
+                ints.clear();
+                ints.resize(n, 0);
+                pco_decompress("decimal values", &payload[1..], ints)?;
+                dst.extend(ints.iter().map(|&k| from_decimal(k, e)));
+                Ok::<(), FormatError>(())
+            })?;
         }
         VAL_FLOAT => {
             dst.resize(n, 0.0);
