@@ -33,11 +33,20 @@ struct ModeResult {
 }
 
 fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn generate(mode: ValueMode, hosts: u32, points: u32) -> (Vec<Series>, f64) {
-    let generator = Generator::new(Config { hosts, points, mode, ..Config::default() }).expect("valid config");
+    let generator = Generator::new(Config {
+        hosts,
+        points,
+        mode,
+        ..Config::default()
+    })
+    .expect("valid config");
     let mut all = Vec::with_capacity(hosts as usize * 10);
     let mut entropy = floe_datagen::EntropyCounter::new();
     for h in 0..hosts {
@@ -45,8 +54,16 @@ fn generate(mode: ValueMode, hosts: u32, points: u32) -> (Vec<Series>, f64) {
         entropy.merge(&hs.entropy);
         let ts = std::rc::Rc::new(hs.timestamps);
         for (f, values) in hs.fields.into_iter().enumerate() {
-            let key = SeriesKey::new(METRIC_NAMES[f], hs.tags.iter().map(|(k, v)| (*k, v.as_str()))).expect("valid key");
-            all.push(Series { key, ts: ts.clone(), values });
+            let key = SeriesKey::new(
+                METRIC_NAMES[f],
+                hs.tags.iter().map(|(k, v)| (*k, v.as_str())),
+            )
+            .expect("valid key");
+            all.push(Series {
+                key,
+                ts: ts.clone(),
+                values,
+            });
         }
     }
     all.sort_by_key(|s| s.key.id());
@@ -56,8 +73,18 @@ fn generate(mode: ValueMode, hosts: u32, points: u32) -> (Vec<Series>, f64) {
 fn write_block(path: &std::path::Path, series: &[Series], verify: bool) -> (u64, Duration) {
     let _ = std::fs::remove_file(path);
     let start = series.iter().map(|s| s.ts[0]).min().unwrap_or(0);
-    let end = series.iter().map(|s| s.ts[s.ts.len() - 1]).max().unwrap_or(0) + 1;
-    let header = BlockHeader { sample_type: SampleType::Float, has_keys: true, partition_start: start, partition_end: end };
+    let end = series
+        .iter()
+        .map(|s| s.ts[s.ts.len() - 1])
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let header = BlockHeader {
+        sample_type: SampleType::Float,
+        has_keys: true,
+        partition_start: start,
+        partition_end: end,
+    };
     let versions = vec![0u64; series.iter().map(|s| s.ts.len()).max().unwrap_or(0)];
     let t = Instant::now();
     let mut w = BlockWriter::create(path, header).expect("create block");
@@ -65,7 +92,14 @@ fn write_block(path: &std::path::Path, series: &[Series], verify: bool) -> (u64,
         w = w.without_verification();
     }
     for s in series {
-        w.add_series(s.key.id(), Some(&s.key), &s.ts, &s.values, &versions[..s.ts.len()]).expect("add series");
+        w.add_series(
+            s.key.id(),
+            Some(&s.key),
+            &s.ts,
+            &s.values,
+            &versions[..s.ts.len()],
+        )
+        .expect("add series");
     }
     let summary = w.finish().expect("finish block");
     (summary.bytes, t.elapsed())
@@ -127,7 +161,8 @@ fn run_mode(dir: &std::path::Path, mode: ValueMode, hosts: u32, points: u32) -> 
     assert_eq!(decoded, samples);
     let ids: Vec<SeriesId> = series.iter().map(|s| s.key.id()).collect();
     let (p50, p99) = read_one_latency(&path, &ids);
-    let zstd_bytes = matches!(mode, ValueMode::Integer | ValueMode::Float2).then(|| zstd_baseline(&series));
+    let zstd_bytes =
+        matches!(mode, ValueMode::Integer | ValueMode::Float2).then(|| zstd_baseline(&series));
     ModeResult {
         samples,
         file_bytes,
@@ -145,7 +180,9 @@ fn main() {
     let hosts = env_u32("FLOE_BENCH_HOSTS", 1000);
     let points = env_u32("FLOE_BENCH_POINTS", 8640);
     let dir = tempfile::tempdir().expect("tempdir");
-    println!("format bench: {hosts} hosts x 10 fields x {points} points per mode, one block file per mode, one core");
+    println!(
+        "format bench: {hosts} hosts x 10 fields x {points} points per mode, one block file per mode, one core"
+    );
     let mut json = BTreeMap::new();
     for mode in ValueMode::ALL {
         let r = run_mode(dir.path(), mode, hosts, points);
@@ -163,14 +200,19 @@ fn main() {
             m / r.decode_s / 1e6,
             r.read_one_p50_us,
             r.read_one_p99_us,
-            r.zstd_bytes.map(|z| format!("; zstd-3 on raw (ts, value) {:.3} B/sample", z as f64 / m)).unwrap_or_default(),
+            r.zstd_bytes
+                .map(|z| format!("; zstd-3 on raw (ts, value) {:.3} B/sample", z as f64 / m))
+                .unwrap_or_default(),
         );
         let name = mode.name();
         json.insert(format!("bytes_per_sample_{name}"), bps);
         json.insert(format!("entropy_bound_{name}"), r.entropy_bytes);
         json.insert(format!("ratio_to_entropy_{name}"), bps / r.entropy_bytes);
         json.insert(format!("encode_samples_per_s_{name}"), m / r.encode_s);
-        json.insert(format!("encode_verified_samples_per_s_{name}"), m / r.encode_verified_s);
+        json.insert(
+            format!("encode_verified_samples_per_s_{name}"),
+            m / r.encode_verified_s,
+        );
         json.insert(format!("decode_samples_per_s_{name}"), m / r.decode_s);
         json.insert(format!("read_one_series_p50_us_{name}"), r.read_one_p50_us);
         json.insert(format!("read_one_series_p99_us_{name}"), r.read_one_p99_us);
@@ -179,16 +221,31 @@ fn main() {
         }
     }
     // Headline figures: the slowest mode's speeds, so the targets hold for every mode.
-    let min_of = |prefix: &str| json.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
+    let min_of = |prefix: &str| {
+        json.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| *v)
+            .fold(f64::INFINITY, f64::min)
+    };
     let encode = min_of("encode_samples_per_s_");
     let decode = min_of("decode_samples_per_s_");
     json.insert("encode_samples_per_s".into(), encode);
     json.insert("decode_samples_per_s".into(), decode);
-    json.insert("samples_per_mode".into(), f64::from(hosts) * 10.0 * f64::from(points));
-    let body: Vec<String> = json.iter().map(|(k, v)| format!("\"{k}\":{}", fmt_num(*v))).collect();
+    json.insert(
+        "samples_per_mode".into(),
+        f64::from(hosts) * 10.0 * f64::from(points),
+    );
+    let body: Vec<String> = json
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{}", fmt_num(*v)))
+        .collect();
     println!("{{{}}}", body.join(","));
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.abs() >= 1000.0 { format!("{v:.0}") } else { format!("{v:.4}") }
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
 }

@@ -33,9 +33,16 @@ fn every_flipped_byte_of_a_block_is_detected() {
             b[i] ^= mask;
             std::fs::write(&bad, &b).expect("write");
             let res = open_and_scrub(&bad);
-            assert!(res.is_err(), "flip {mask:#x} at byte {i} of {} went undetected", bytes.len());
+            assert!(
+                res.is_err(),
+                "flip {mask:#x} at byte {i} of {} went undetected",
+                bytes.len()
+            );
             let err = res.expect_err("checked above");
-            assert!(err.is_corruption() || matches!(err, FormatError::InFile { .. }), "byte {i}: {err}");
+            assert!(
+                err.is_corruption() || matches!(err, FormatError::InFile { .. }),
+                "byte {i}: {err}"
+            );
         }
     }
 }
@@ -49,7 +56,10 @@ fn every_truncation_of_a_block_is_detected() {
     let bad = dir.path().join("bad.blk");
     for cut in 0..bytes.len() {
         std::fs::write(&bad, &bytes[..cut]).expect("write");
-        assert!(BlockReader::open(&bad).is_err(), "truncation at {cut} went undetected");
+        assert!(
+            BlockReader::open(&bad).is_err(),
+            "truncation at {cut} went undetected"
+        );
     }
     // Appended garbage is detected too (the footer is no longer at the end).
     let mut longer = bytes.clone();
@@ -68,7 +78,10 @@ fn error_messages_name_the_file_and_the_place() {
     std::fs::write(&path, &b).expect("write");
     let err = open_and_scrub(&path).expect_err("corrupt chunk");
     let msg = err.to_string();
-    assert!(msg.contains("named.blk") && msg.contains("checksum mismatch"), "{msg}");
+    assert!(
+        msg.contains("named.blk") && msg.contains("checksum mismatch"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -135,20 +148,29 @@ mod arbitrary_input {
     /// A valid chunk with some bytes overwritten and its crc recomputed, so the damage reaches
     /// the column decoders and pco rather than stopping at the checksum.
     fn mangled_chunk() -> impl Strategy<Value = Vec<u8>> {
-        (1usize..300, any::<u64>(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)).prop_map(|(n, seed, edits)| {
-            let ts: Vec<i64> = (0..n as i64).map(|i| i * 1000 + (seed as i64 >> (i % 60)) % 7).collect();
-            let values: Vec<f64> = (0..n).map(|i| ((seed >> (i % 50)) % 1000) as f64 / 100.0).collect();
-            let mut chunk = Vec::new();
-            encode_chunk(&ts, &values, &vec![0; n], &mut chunk).expect("encode");
-            chunk.truncate(chunk.len() - 4);
-            for (at, byte) in edits {
-                let i = at.index(chunk.len());
-                chunk[i] = byte;
-            }
-            let crc = crc32(&chunk);
-            chunk.extend_from_slice(&crc.to_le_bytes());
-            chunk
-        })
+        (
+            1usize..300,
+            any::<u64>(),
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        )
+            .prop_map(|(n, seed, edits)| {
+                let ts: Vec<i64> = (0..n as i64)
+                    .map(|i| i * 1000 + (seed as i64 >> (i % 60)) % 7)
+                    .collect();
+                let values: Vec<f64> = (0..n)
+                    .map(|i| ((seed >> (i % 50)) % 1000) as f64 / 100.0)
+                    .collect();
+                let mut chunk = Vec::new();
+                encode_chunk(&ts, &values, &vec![0; n], &mut chunk).expect("encode");
+                chunk.truncate(chunk.len() - 4);
+                for (at, byte) in edits {
+                    let i = at.index(chunk.len());
+                    chunk[i] = byte;
+                }
+                let crc = crc32(&chunk);
+                chunk.extend_from_slice(&crc.to_le_bytes());
+                chunk
+            })
     }
 
     proptest! {

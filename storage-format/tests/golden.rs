@@ -27,7 +27,10 @@ fn write_golden_files() {
     std::fs::create_dir_all(&d).expect("create golden dir");
     let block = d.join("fixture.blk");
     let wal = d.join("fixture.wal");
-    assert!(!block.exists() && !wal.exists(), "golden files are never regenerated; bump the version folder");
+    assert!(
+        !block.exists() && !wal.exists(),
+        "golden files are never regenerated; bump the version folder"
+    );
     write_fixture_block(&block);
     std::fs::write(&wal, fixture_wal()).expect("write golden WAL");
 }
@@ -44,7 +47,10 @@ fn v1_block_still_reads() {
     for (i, (key, c)) in expected.iter().enumerate() {
         assert_eq!(&keys[i], key);
         assert!(r.read_series(key.id(), &mut cols).expect("read"));
-        assert_eq!(cols.samples().collect::<Vec<_>>(), c.samples().collect::<Vec<_>>());
+        assert_eq!(
+            cols.samples().collect::<Vec<_>>(),
+            c.samples().collect::<Vec<_>>()
+        );
         digest.add(Digest::of_columns(key.id(), &c.ts, &c.values, &c.versions));
     }
     assert_eq!(r.digest().expect("digest"), digest);
@@ -58,5 +64,10 @@ fn v1_wal_still_reads() {
     let (keys, samples, clean) = read_wal(&bytes).expect("golden WAL");
     assert!(clean);
     assert_eq!(keys.len(), 4);
-    assert_eq!(samples.len(), (0..4).map(|i| (40 - i + 2) / 3 + 1).sum::<usize>());
+    assert_eq!(
+        samples.len(),
+        (0..4)
+            .map(|i| (40 - i as usize).div_ceil(3) + 1)
+            .sum::<usize>()
+    );
 }

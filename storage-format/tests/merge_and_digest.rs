@@ -101,9 +101,19 @@ fn version_beats_value_and_total_cmp_orders_values() {
     let b = Sample::new(1, 1.0, 1);
     assert_eq!(merge(a, b), b);
     // Same version: total_cmp decides, so -0.0 < 0.0 and NaN (positive) is the largest.
-    assert_eq!(merge(Sample::new(1, -0.0, 0), Sample::new(1, 0.0, 0)).value.to_bits(), 0.0f64.to_bits());
+    assert_eq!(
+        merge(Sample::new(1, -0.0, 0), Sample::new(1, 0.0, 0))
+            .value
+            .to_bits(),
+        0.0f64.to_bits()
+    );
     let stale = f64::from_bits(0x7ff0_0000_0000_0002);
-    assert_eq!(merge(Sample::new(1, 5.0, 0), Sample::new(1, stale, 0)).value.to_bits(), stale.to_bits());
+    assert_eq!(
+        merge(Sample::new(1, 5.0, 0), Sample::new(1, stale, 0))
+            .value
+            .to_bits(),
+        stale.to_bits()
+    );
 }
 
 #[test]
@@ -116,7 +126,9 @@ const PINNED: &str = "ef536023544fb68f4e26495780078f8e";
 
 fn shuffle(v: &mut [Sample], mut seed: u64) {
     for i in (1..v.len()).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = (seed >> 33) as usize % (i + 1);
         v.swap(i, j);
     }

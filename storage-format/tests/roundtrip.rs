@@ -12,9 +12,15 @@ fn timestamps() -> impl Strategy<Value = Vec<i64>> {
         .prop_map(|(start, step, n)| (0..n as i64).map(|i| i64::from(start) + i * step).collect());
     let jittered = (1usize..500, any::<u64>()).prop_map(|(n, seed)| {
         let mut s = seed;
-        (0..n as i64).map(|i| { s = s.wrapping_mul(6364136223846793005).wrapping_add(1); i * 10_000 + (s >> 54) as i64 }).collect()
+        (0..n as i64)
+            .map(|i| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                i * 10_000 + (s >> 54) as i64
+            })
+            .collect()
     });
-    let arbitrary = prop::collection::btree_set(any::<i64>(), 1..200).prop_map(|s| s.into_iter().collect());
+    let arbitrary =
+        prop::collection::btree_set(any::<i64>(), 1..200).prop_map(|s| s.into_iter().collect());
     prop_oneof![regular, jittered, arbitrary]
 }
 
@@ -24,21 +30,44 @@ fn values(n: usize) -> impl Strategy<Value = Vec<f64>> {
         prop::collection::vec((-100_000i64..100_000).prop_map(|k| k as f64 / 100.0), n),
         prop::collection::vec((0i64..100).prop_map(|k| k as f64), n),
         any::<u64>().prop_map(move |b| vec![f64::from_bits(b); n]),
-        prop::collection::vec(prop_oneof![Just(-0.0), Just(0.0), Just(f64::NAN), Just(f64::from_bits(0x7ff0_0000_0000_0002)), Just(f64::INFINITY), Just(1e300)], n),
+        prop::collection::vec(
+            prop_oneof![
+                Just(-0.0),
+                Just(0.0),
+                Just(f64::NAN),
+                Just(f64::from_bits(0x7ff0_0000_0000_0002)),
+                Just(f64::INFINITY),
+                Just(1e300)
+            ],
+            n
+        ),
     ]
 }
 
 fn columns() -> impl Strategy<Value = Columns> {
     timestamps().prop_flat_map(|ts| {
         let n = ts.len();
-        (Just(ts), values(n), prop::collection::vec(prop_oneof![Just(0u64), 0u64..3, any::<u64>()], n))
-            .prop_map(|(ts, values, versions)| Columns { ts, values, versions })
+        (
+            Just(ts),
+            values(n),
+            prop::collection::vec(prop_oneof![Just(0u64), 0u64..3, any::<u64>()], n),
+        )
+            .prop_map(|(ts, values, versions)| Columns {
+                ts,
+                values,
+                versions,
+            })
     })
 }
 
 fn bits_eq(a: &Columns, b: &Columns) -> bool {
-    a.ts == b.ts && a.versions == b.versions && a.values.len() == b.values.len()
-        && a.values.iter().zip(&b.values).all(|(x, y)| x.to_bits() == y.to_bits())
+    a.ts == b.ts
+        && a.versions == b.versions
+        && a.values.len() == b.values.len()
+        && a.values
+            .iter()
+            .zip(&b.values)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 proptest! {
@@ -84,18 +113,26 @@ fn blocks_round_trip_with_random_access_and_digest() {
     let mut series: Vec<(SeriesKey, Vec<Sample>)> = (0..300)
         .map(|i| {
             let key = SeriesKey::new("m", [("i", i.to_string())]).expect("key");
-            let mut s: Vec<Sample> = (0..(i % 50 + 1)).map(|j| Sample::new(j * 10_000 + i, (i * j) as f64 / 10.0, 0)).collect();
+            let mut s: Vec<Sample> = (0..(i % 50 + 1))
+                .map(|j| Sample::new(j * 10_000 + i, (i * j) as f64 / 10.0, 0))
+                .collect();
             normalize(&mut s);
             (key, s)
         })
         .collect();
     series.sort_by_key(|(k, _)| k.id());
-    let header = BlockHeader { sample_type: SampleType::Float, has_keys: true, partition_start: 0, partition_end: 7_200_000 };
+    let header = BlockHeader {
+        sample_type: SampleType::Float,
+        has_keys: true,
+        partition_start: 0,
+        partition_end: 7_200_000,
+    };
     let mut w = BlockWriter::create(&path, header).expect("create");
     let mut expected = Digest::EMPTY;
     for (key, s) in &series {
         let c = Columns::from_samples(s);
-        w.add_series(key.id(), Some(key), &c.ts, &c.values, &c.versions).expect("add");
+        w.add_series(key.id(), Some(key), &c.ts, &c.values, &c.versions)
+            .expect("add");
         expected.add(Digest::of_columns(key.id(), &c.ts, &c.values, &c.versions));
     }
     let summary = w.finish().expect("finish");
@@ -105,27 +142,62 @@ fn blocks_round_trip_with_random_access_and_digest() {
     assert_eq!(r.series_count(), 300);
     assert_eq!(r.digest().expect("digest"), expected);
     let keys = r.series_keys().expect("keys");
-    assert_eq!(keys, series.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        keys,
+        series.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+    );
     let mut cols = Columns::default();
     for (key, s) in series.iter().rev() {
         assert!(r.read_series(key.id(), &mut cols).expect("read"));
         assert_eq!(cols.samples().collect::<Vec<_>>(), *s);
     }
-    assert!(!r.read_series(SeriesId(12345), &mut cols).expect("absent series"));
+    assert!(
+        !r.read_series(SeriesId(12345), &mut cols)
+            .expect("absent series")
+    );
 }
 
 #[test]
 fn block_writer_refuses_bad_input_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("b.blk");
-    let header = BlockHeader { sample_type: SampleType::Float, has_keys: false, partition_start: 0, partition_end: 1000 };
+    let header = BlockHeader {
+        sample_type: SampleType::Float,
+        has_keys: false,
+        partition_start: 0,
+        partition_end: 1000,
+    };
     let mut w = BlockWriter::create(&path, header).expect("create");
-    w.add_series(SeriesId(5), None, &[1, 2], &[1.0, 2.0], &[0, 0]).expect("add");
-    assert!(w.add_series(SeriesId(5), None, &[1], &[1.0], &[0]).is_err(), "duplicate id");
-    assert!(w.add_series(SeriesId(4), None, &[1], &[1.0], &[0]).is_err(), "out of order");
-    assert!(w.add_series(SeriesId(6), None, &[2, 1], &[1.0, 2.0], &[0, 0]).is_err(), "unsorted");
-    assert!(w.add_series(SeriesId(7), None, &[1000], &[1.0], &[0]).is_err(), "outside partition");
-    assert!(w.add_series(SeriesId(8), None, &[], &[], &[]).is_err(), "empty");
+    w.add_series(SeriesId(5), None, &[1, 2], &[1.0, 2.0], &[0, 0])
+        .expect("add");
+    assert!(
+        w.add_series(SeriesId(5), None, &[1], &[1.0], &[0]).is_err(),
+        "duplicate id"
+    );
+    assert!(
+        w.add_series(SeriesId(4), None, &[1], &[1.0], &[0]).is_err(),
+        "out of order"
+    );
+    assert!(
+        w.add_series(SeriesId(6), None, &[2, 1], &[1.0, 2.0], &[0, 0])
+            .is_err(),
+        "unsorted"
+    );
+    assert!(
+        w.add_series(SeriesId(7), None, &[1000], &[1.0], &[0])
+            .is_err(),
+        "outside partition"
+    );
+    assert!(
+        w.add_series(SeriesId(8), None, &[], &[], &[]).is_err(),
+        "empty"
+    );
     drop(w);
-    assert!(std::fs::read_dir(dir.path()).expect("list").next().is_none(), "temporary file removed");
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("list")
+            .next()
+            .is_none(),
+        "temporary file removed"
+    );
 }

@@ -9,56 +9,86 @@ use floe_storage_format::block::{BlockHeader, BlockWriter};
 use floe_storage_format::wal::{self, SampleBatch, SampleType, SegmentHeader};
 use floe_storage_format::{Columns, Sample, SeriesKey};
 
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+pub(crate) const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
 /// Series covering every column encoding: regular, linear and irregular timestamps; constant,
 /// decimal and float values (with NaN, -0.0, infinities); zero and non-zero versions.
-pub fn fixture_series() -> Vec<(SeriesKey, Columns)> {
-    let key = |name: &str, host: &str| SeriesKey::new(name, [("host", host), ("dc", "eu-1")]).expect("valid key");
+pub(crate) fn fixture_series() -> Vec<(SeriesKey, Columns)> {
+    let key = |name: &str, host: &str| {
+        SeriesKey::new(name, [("host", host), ("dc", "eu-1")]).expect("valid key")
+    };
     let regular: Vec<i64> = (0..40).map(|i| 1_000_000 + i * 10_000).collect();
-    let jittered: Vec<i64> = (0..40).map(|i| 1_000_000 + i * 10_000 + (i * 37 % 11) - 5).collect();
+    let jittered: Vec<i64> = (0..40)
+        .map(|i| 1_000_000 + i * 10_000 + (i * 37 % 11) - 5)
+        .collect();
     let gappy: Vec<i64> = (0..40).map(|i| 1_000_000 + i * i * 997).collect();
     let mut out = vec![
-        (key("cpu_usage_user", "a"), Columns {
-            values: (0..40).map(|i| f64::from((i * 7) % 100) / 100.0 + 10.0).collect(),
-            versions: vec![0; 40],
-            ts: regular.clone(),
-        }),
-        (key("cpu_usage_idle", "a"), Columns {
-            values: (0..40).map(|i| i as f64).collect(),
-            versions: vec![0; 40],
-            ts: jittered,
-        }),
-        (key("up", "a"), Columns { values: vec![1.0; 40], versions: vec![0; 40], ts: regular.clone() }),
-        (key("weird", "b"), Columns {
-            values: (0..40).map(|i| match i % 6 {
-                0 => f64::from_bits(STALE_NAN),
-                1 => -0.0,
-                2 => f64::INFINITY,
-                3 => std::f64::consts::PI * i as f64,
-                4 => f64::MIN_POSITIVE,
-                _ => -1e300,
-            }).collect(),
-            versions: (0..40).map(|i| if i < 20 { 0 } else { 3 }).collect(),
-            ts: gappy,
-        }),
+        (
+            key("cpu_usage_user", "a"),
+            Columns {
+                values: (0..40)
+                    .map(|i| f64::from((i * 7) % 100) / 100.0 + 10.0)
+                    .collect(),
+                versions: vec![0; 40],
+                ts: regular.clone(),
+            },
+        ),
+        (
+            key("cpu_usage_idle", "a"),
+            Columns {
+                values: (0..40).map(|i| i as f64).collect(),
+                versions: vec![0; 40],
+                ts: jittered,
+            },
+        ),
+        (
+            key("up", "a"),
+            Columns {
+                values: vec![1.0; 40],
+                versions: vec![0; 40],
+                ts: regular.clone(),
+            },
+        ),
+        (
+            key("weird", "b"),
+            Columns {
+                values: (0..40)
+                    .map(|i| match i % 6 {
+                        0 => f64::from_bits(STALE_NAN),
+                        1 => -0.0,
+                        2 => f64::INFINITY,
+                        3 => std::f64::consts::PI * i as f64,
+                        4 => f64::MIN_POSITIVE,
+                        _ => -1e300,
+                    })
+                    .collect(),
+                versions: (0..40).map(|i| if i < 20 { 0 } else { 3 }).collect(),
+                ts: gappy,
+            },
+        ),
     ];
     out.sort_by_key(|(k, _)| k.id());
     out
 }
 
 /// Writes the fixture block to `path`.
-pub fn write_fixture_block(path: &Path) {
-    let header = BlockHeader { sample_type: SampleType::Float, has_keys: true, partition_start: 0, partition_end: 7_200_000 };
+pub(crate) fn write_fixture_block(path: &Path) {
+    let header = BlockHeader {
+        sample_type: SampleType::Float,
+        has_keys: true,
+        partition_start: 0,
+        partition_end: 7_200_000,
+    };
     let mut w = BlockWriter::create(path, header).expect("create block");
     for (key, c) in fixture_series() {
-        w.add_series(key.id(), Some(&key), &c.ts, &c.values, &c.versions).expect("add series");
+        w.add_series(key.id(), Some(&key), &c.ts, &c.values, &c.versions)
+            .expect("add series");
     }
     w.finish().expect("finish block");
 }
 
 /// A WAL segment with series records and sample records (versions and NaNs included).
-pub fn fixture_wal() -> Vec<u8> {
+pub(crate) fn fixture_wal() -> Vec<u8> {
     let mut seg = SegmentHeader { segment_id: 3 }.encode().to_vec();
     for (i, (key, c)) in fixture_series().into_iter().enumerate() {
         wal::frame_series_record(&key, &mut seg).expect("series record");
@@ -73,7 +103,14 @@ pub fn fixture_wal() -> Vec<u8> {
 }
 
 /// Every record of a segment, decoded: `Ok(keys, samples)` up to where reading stopped.
-pub fn read_wal(seg: &[u8]) -> Result<(Vec<SeriesKey>, Vec<(floe_storage_format::SeriesId, Sample)>, bool), String> {
+/// What a replay produced: series keys, samples, and whether it ended cleanly.
+pub(crate) type Replayed = (
+    Vec<SeriesKey>,
+    Vec<(floe_storage_format::SeriesId, Sample)>,
+    bool,
+);
+
+pub(crate) fn read_wal(seg: &[u8]) -> Result<Replayed, String> {
     let (_, mut r) = wal::SegmentReader::new(seg).map_err(|e| e.to_string())?;
     let (mut keys, mut samples) = (Vec::new(), Vec::new());
     let mut batch = SampleBatch::new();
