@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use floe_ring::{Node, Ring, Topology, diff};
 
 const NODES: usize = 10;
-const DRAWS: usize = 20;
+const DRAWS: usize = 50;
 
 fn node(prefix: &str, i: usize, zones: usize) -> Node {
     let ip = Ipv4Addr::from(0x0a00_0000 + i as u32 + 1);
@@ -55,24 +55,34 @@ fn measure(zones: usize, vnodes: u32) -> Stats {
         s.primary.push(b.primary_max_over_mean());
         s.replica.push(b.replica_max_over_mean());
         let joined = topology(&prefix, NODES + 1, zones, vnodes);
-        s.join.push(diff(&ring, &Ring::new(&joined)).moved_fraction() * (NODES + 1) as f64);
+        s.join
+            .push(diff(&ring, &Ring::new(&joined)).moved_fraction() * (NODES + 1) as f64);
         let mut nodes = base.nodes().to_vec();
         nodes.remove(draw % NODES);
         let left = Topology::new("sweep", 2, 3, vnodes, nodes).expect("valid");
-        s.leave.push(diff(&ring, &Ring::new(&left)).moved_fraction() * NODES as f64);
+        s.leave
+            .push(diff(&ring, &Ring::new(&left)).moved_fraction() * NODES as f64);
     }
     s
 }
 
 fn main() {
-    println!("{NODES} nodes, N = 3, {DRAWS} draws per row; mean / worst of max-over-mean load and of move/ideal");
+    println!(
+        "{NODES} nodes, N = 3, {DRAWS} draws per row; mean / worst of max-over-mean load and of move/ideal"
+    );
     for zones in [1, 2, 3, 5] {
         for vnodes in [64, 128, 256, 512, 1024] {
             let s = measure(zones, vnodes);
             println!(
                 "zones {zones} vnodes {vnodes:>4}: primary {:.3} / {:.3}  replicas {:.3} / {:.3}  join {:.3} / {:.3}  leave {:.3} / {:.3}",
-                mean(&s.primary), max(&s.primary), mean(&s.replica), max(&s.replica),
-                mean(&s.join), max(&s.join), mean(&s.leave), max(&s.leave),
+                mean(&s.primary),
+                max(&s.primary),
+                mean(&s.replica),
+                max(&s.replica),
+                mean(&s.join),
+                max(&s.join),
+                mean(&s.leave),
+                max(&s.leave),
             );
         }
     }
@@ -80,6 +90,10 @@ fn main() {
         let t = topology("build", 1000, 5, vnodes);
         let start = std::time::Instant::now();
         let ring = Ring::new(&t);
-        println!("1000 nodes, vnodes {vnodes}: build {:?} ({} segments)", start.elapsed(), ring.segment_count());
+        println!(
+            "1000 nodes, vnodes {vnodes}: build {:?} ({} segments)",
+            start.elapsed(),
+            ring.segment_count()
+        );
     }
 }

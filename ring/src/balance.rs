@@ -1,6 +1,6 @@
 //! How evenly a ring spreads data: each node's share of primaries and of all replicas.
 
-use crate::ring::Ring;
+use crate::ring::{NodeIndex, Ring};
 
 /// One node's shares of the position space.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +31,29 @@ impl NodeBalance {
     }
 }
 
-/// Per-node shares and their spread. Shares of all nodes sum to 1.
+/// One zone's share of all copies.
+///
+/// With N ≥ Z every zone holds at least one copy of every position whatever its weight, so
+/// zones of unequal weight make their nodes unequally loaded; this shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneBalance {
+    /// Zone name.
+    pub zone: String,
+    /// Sum of its nodes' weights.
+    pub weight: u64,
+    /// Fraction of all stored copies held by its nodes.
+    pub replica_share: f64,
+    /// `weight / Σ weight`.
+    pub fair_share: f64,
+}
+
+/// Per-node and per-zone shares and their spread. Shares of all nodes sum to 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BalanceReport {
     /// Every node, sorted by id.
     pub nodes: Vec<NodeBalance>,
+    /// Every zone, sorted by name.
+    pub zones: Vec<ZoneBalance>,
 }
 
 impl BalanceReport {
@@ -88,7 +106,30 @@ impl Ring {
                 replica_share: replica[i] as f64 / copies,
                 fair_share: f64::from(n.weight) / total_weight as f64,
             })
+            .collect::<Vec<_>>();
+        let zones = self.zone_balance(&nodes, total_weight);
+        BalanceReport { nodes, zones }
+    }
+
+    fn zone_balance(&self, nodes: &[NodeBalance], total_weight: u64) -> Vec<ZoneBalance> {
+        let mut zones: Vec<ZoneBalance> = self
+            .zones()
+            .iter()
+            .map(|z| ZoneBalance {
+                zone: z.clone(),
+                weight: 0,
+                replica_share: 0.0,
+                fair_share: 0.0,
+            })
             .collect();
-        BalanceReport { nodes }
+        for (i, node) in nodes.iter().enumerate() {
+            let zone = &mut zones[self.zone_of(NodeIndex(i as u32))];
+            zone.weight += u64::from(node.weight);
+            zone.replica_share += node.replica_share;
+        }
+        for zone in &mut zones {
+            zone.fair_share = zone.weight as f64 / total_weight as f64;
+        }
+        zones
     }
 }

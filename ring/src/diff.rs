@@ -97,7 +97,10 @@ pub fn diff(old: &Ring, new: &Ring) -> RingDiff {
         out.moved += range.len() * gained as u128;
         out.changed += range.len();
         if last == Some((before, after)) {
-            let prev = out.changes.last_mut().expect("last is set only after a push");
+            let prev = out
+                .changes
+                .last_mut()
+                .expect("last is set only after a push");
             prev.range.end = end;
         } else {
             out.changes.push(change(old, new, range));
@@ -120,11 +123,22 @@ fn merged_boundaries(old: &Ring, new: &Ring) -> Vec<u64> {
 
 fn change(old: &Ring, new: &Ring, range: TokenRange) -> RangeChange {
     let ids = |ring: &Ring| -> Vec<String> {
-        ring.owners(range.end).iter().map(|&i| ring.node_id(i).to_owned()).collect()
+        ring.owners(range.end)
+            .iter()
+            .map(|&i| ring.node_id(i).to_owned())
+            .collect()
     };
     let (before, after) = (ids(old), ids(new));
-    let gained = after.iter().filter(|id| !before.contains(id)).cloned().collect();
-    let lost = before.iter().filter(|id| !after.contains(id)).cloned().collect();
+    let gained = after
+        .iter()
+        .filter(|id| !before.contains(id))
+        .cloned()
+        .collect();
+    let lost = before
+        .iter()
+        .filter(|id| !after.contains(id))
+        .cloned()
+        .collect();
     RangeChange {
         range,
         before,
@@ -192,6 +206,10 @@ impl Owners {
         if mine == theirs {
             return None;
         }
-        Some(mine.iter().filter(|k| theirs.binary_search(k).is_err()).count())
+        Some(
+            mine.iter()
+                .filter(|k| theirs.binary_search(k).is_err())
+                .count(),
+        )
     }
 }

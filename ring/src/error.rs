@@ -67,7 +67,9 @@ pub enum RingError {
         reason: String,
     },
     /// Two addresses in the document are equal (all `2 × nodes` addresses must differ).
-    #[error("node {node:?}: {field} {addr} is already used as {other_field} of node {other_node:?}")]
+    #[error(
+        "node {node:?}: {field} {addr} is already used as {other_field} of node {other_node:?}"
+    )]
     DuplicateAddress {
         /// The node listed second.
         node: String,

@@ -50,7 +50,7 @@ mod placement;
 mod ring;
 mod topology;
 
-pub use balance::{BalanceReport, NodeBalance};
+pub use balance::{BalanceReport, NodeBalance, ZoneBalance};
 pub use diff::{RangeChange, RingDiff, diff};
 pub use error::RingError;
 pub use hash::{ContentHash, HASH_SEED, token_hash};

@@ -90,7 +90,12 @@ pub(crate) struct Placement {
 /// zone of each node (zones numbered `0..zone_count`), with `n` owners per segment.
 ///
 /// Requires every node to own at least one token and `n ≤ node_zone.len()`.
-pub(crate) fn place(tokens: &[(u64, u32)], node_zone: &[u32], zone_count: usize, n: usize) -> Placement {
+pub(crate) fn place(
+    tokens: &[(u64, u32)],
+    node_zone: &[u32],
+    zone_count: usize,
+    n: usize,
+) -> Placement {
     debug_assert!(tokens.is_sorted());
     debug_assert!(n >= 1 && n <= node_zone.len());
     let t = tokens.len();
@@ -231,7 +236,10 @@ mod tests {
                 let mut names = zone_of.clone();
                 names.sort_unstable();
                 names.dedup();
-                let node_zone = zone_of.iter().map(|z| names.binary_search(z).unwrap() as u32).collect();
+                let node_zone = zone_of
+                    .iter()
+                    .map(|z| names.binary_search(z).unwrap() as u32)
+                    .collect();
                 (tokens, node_zone, n)
             })
         })

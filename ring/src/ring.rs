@@ -95,6 +95,11 @@ impl Ring {
         self.segment_owners(self.segment_of(position))
     }
 
+    /// The ids of the N owners of `position`, in the order of [`Ring::owners`].
+    pub fn owner_ids(&self, position: u64) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.owners(position).iter().map(|&i| self.node_id(i))
+    }
+
     /// The first owner of `position`: the node of the first token at or after it.
     #[inline]
     pub fn primary(&self, position: u64) -> NodeIndex {
@@ -218,7 +223,11 @@ fn zones(topology: &Topology) -> (Vec<String>, Vec<u32>) {
 
 /// Every token `(value, node index)`, sorted; equal values are ordered by node id.
 fn tokens(topology: &Topology) -> Vec<(u64, u32)> {
-    let total: usize = topology.nodes().iter().map(|n| topology.token_count(n) as usize).sum();
+    let total: usize = topology
+        .nodes()
+        .iter()
+        .map(|n| topology.token_count(n) as usize)
+        .sum();
     let mut tokens = Vec::with_capacity(total);
     for (i, node) in topology.nodes().iter().enumerate() {
         let i = i as u32;

@@ -155,7 +155,8 @@ impl Topology {
         buf.extend_from_slice(&self.version.to_le_bytes());
         buf.extend_from_slice(&self.replication_factor.to_le_bytes());
         buf.extend_from_slice(&self.vnodes_per_weight.to_le_bytes());
-        let count = u32::try_from(self.nodes.len()).expect("node count bounded by MAX_TOTAL_TOKENS");
+        let count =
+            u32::try_from(self.nodes.len()).expect("node count bounded by MAX_TOTAL_TOKENS");
         buf.extend_from_slice(&count.to_le_bytes());
         for node in &self.nodes {
             put_str(&mut buf, &node.id);
@@ -224,12 +225,14 @@ impl From<&Node> for DocumentNode {
 }
 
 fn parse_addr(node: &str, field: &'static str, value: &str) -> Result<SocketAddr, RingError> {
-    value.parse().map_err(|e: std::net::AddrParseError| RingError::InvalidAddress {
-        node: node.to_owned(),
-        field,
-        value: value.to_owned(),
-        reason: e.to_string(),
-    })
+    value
+        .parse()
+        .map_err(|e: std::net::AddrParseError| RingError::InvalidAddress {
+            node: node.to_owned(),
+            field,
+            value: value.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Address encoding: family byte (4 or 6), IP octets in network order, port as little-endian

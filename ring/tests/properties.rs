@@ -26,7 +26,14 @@ impl Spec {
             .nodes
             .iter()
             .enumerate()
-            .map(|(i, &(z, w))| node(&format!("{}{i}", self.prefix), &format!("z{z}"), w, i as u32))
+            .map(|(i, &(z, w))| {
+                node(
+                    &format!("{}{i}", self.prefix),
+                    &format!("z{z}"),
+                    w,
+                    i as u32,
+                )
+            })
             .collect();
         Topology::new("prop", 1, self.rf, self.vnodes, nodes).expect("valid spec")
     }
@@ -46,7 +53,10 @@ fn spec() -> impl Strategy<Value = Spec> {
 }
 
 fn ids(ring: &Ring, position: u64) -> Vec<String> {
-    ring.owners(position).iter().map(|&i| ring.node_id(i).to_owned()).collect()
+    ring.owners(position)
+        .iter()
+        .map(|&i| ring.node_id(i).to_owned())
+        .collect()
 }
 
 /// Owners are N distinct nodes, spread over min(N, Z) zones, and per-zone counts differ by at
@@ -70,14 +80,17 @@ fn check_zone_rule(t: &Topology, owners: &[String]) {
     assert_eq!(used, n.min(size.len()), "zones not spread: {owners:?}");
     for (a, &ca) in &count {
         for (b, &cb) in &count {
-            assert!(ca <= cb + 1 || cb == size[b], "zone {a} has {ca}, zone {b} only {cb}: {owners:?}");
+            assert!(
+                ca <= cb + 1 || cb == size[b],
+                "zone {a} has {ca}, zone {b} only {cb}: {owners:?}"
+            );
         }
     }
 }
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 256,
+        cases: 512,
         ..ProptestConfig::default()
     }
 }
@@ -157,6 +170,30 @@ proptest! {
     }
 
     #[test]
+    fn reweight_moves_only_ranges_of_the_reweighted_node(
+        spec in spec(),
+        pick in any::<prop::sample::Index>(),
+        weight in 1u32..=4,
+    ) {
+        let old = spec.topology();
+        let mut nodes = old.nodes().to_vec();
+        let i = pick.index(nodes.len());
+        let (id, old_weight) = (nodes[i].id.clone(), nodes[i].weight);
+        nodes[i].weight = weight;
+        let new = Topology::new("prop", 2, old.replication_factor(), old.vnodes_per_weight(), nodes).unwrap();
+        let d = diff(&Ring::new(&old), &Ring::new(&new));
+        for c in d.changes() {
+            // More weight only adds tokens of `id`: ranges can only move to it, one node each.
+            let (side, other) = if weight > old_weight { (&c.gained, &c.lost) } else { (&c.lost, &c.gained) };
+            prop_assert_eq!(side, &vec![id.clone()], "{:?}", c);
+            prop_assert_eq!(other.len(), 1, "{:?}", c);
+        }
+        if weight == old_weight {
+            prop_assert!(d.is_empty());
+        }
+    }
+
+    #[test]
     fn diff_matches_pointwise_naive(
         old in spec(),
         new_weights in prop::collection::vec(1u32..=3, 9),
@@ -196,7 +233,9 @@ proptest! {
         let report = Ring::new(&spec.topology()).balance();
         let primary: f64 = report.nodes.iter().map(|n| n.primary_share).sum();
         let replica: f64 = report.nodes.iter().map(|n| n.replica_share).sum();
+        let zones: f64 = report.zones.iter().map(|z| z.replica_share).sum();
         prop_assert!((primary - 1.0).abs() < 1e-9 && (replica - 1.0).abs() < 1e-9);
+        prop_assert!((zones - 1.0).abs() < 1e-9);
         prop_assert!(report.replica_max_over_mean() >= 1.0 - 1e-9 || report.nodes.len() == 1);
     }
 
@@ -218,17 +257,37 @@ proptest! {
 /// A realistic size, checked position by position against the naive walk (N > Z included).
 #[test]
 fn realistic_rings_match_naive() {
-    for (zones, rf) in [(4, 3), (2, 3), (3, 5), (1, 3)] {
-        let nodes = (0..16u32)
-            .map(|i| node(&format!("node-{i:02}"), &format!("zone-{}", i % zones), 1 + i % 2, i))
+    for (count, zones, rf) in [
+        (16, 4, 3),
+        (16, 2, 3),
+        (16, 3, 5),
+        (16, 1, 3),
+        (60, 60, 3),
+        (60, 7, 8),
+    ] {
+        let nodes = (0..count)
+            .map(|i| {
+                node(
+                    &format!("node-{i:02}"),
+                    &format!("zone-{}", i % zones),
+                    1 + i % 2,
+                    i,
+                )
+            })
             .collect();
-        let t = Topology::new("big", 1, rf, 32, nodes).unwrap();
+        let t = Topology::new("big", 1, rf, 512 / count, nodes).unwrap();
         let (ring, naive) = (Ring::new(&t), NaiveRing::new(&t));
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..1500 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             let got = ids(&ring, x);
-            assert_eq!(got, naive.owners(x), "zones {zones}, N {rf}, position {x:#x}");
+            assert_eq!(
+                got,
+                naive.owners(x),
+                "zones {zones}, N {rf}, position {x:#x}"
+            );
             check_zone_rule(&t, &got);
         }
     }

@@ -35,7 +35,10 @@ impl NaiveRing {
             }
         }
         // Equal values: ordered by node id (node numbers follow id order).
-        tokens.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| ids[a.1 as usize].cmp(&ids[b.1 as usize])));
+        tokens.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| ids[a.1 as usize].cmp(&ids[b.1 as usize]))
+        });
         NaiveRing {
             ids,
             tokens,

@@ -6,7 +6,12 @@
 //! whose zone holds fewer than `k` owners, until `n` owners are chosen.
 
 /// Owners of `position` (node numbers) for `tokens` sorted by `(value, node id)`.
-pub(crate) fn naive_owners(tokens: &[(u64, u32)], node_zone: &[u32], n: usize, position: u64) -> Vec<u32> {
+pub(crate) fn naive_owners(
+    tokens: &[(u64, u32)],
+    node_zone: &[u32],
+    n: usize,
+    position: u64,
+) -> Vec<u32> {
     let start = tokens.iter().position(|t| t.0 >= position).unwrap_or(0);
     let zone_count = node_zone.iter().map(|&z| z as usize + 1).max().unwrap_or(0);
     let mut per_zone = vec![0usize; zone_count];
@@ -25,7 +30,10 @@ pub(crate) fn naive_owners(tokens: &[(u64, u32)], node_zone: &[u32], n: usize, p
             }
         }
         level += 1;
-        assert!(level <= tokens.len() + 2, "naive walk cannot find {n} distinct nodes");
+        assert!(
+            level <= tokens.len() + 2,
+            "naive walk cannot find {n} distinct nodes"
+        );
     }
     chosen
 }
