@@ -135,3 +135,18 @@ pub fn chunk_count(bytes: &[u8]) -> Result<usize> {
     let mut r = Reader::new("chunk", bytes);
     Ok(r.varint_max("chunk sample count", MAX_CHUNK_SAMPLES as u64)? as usize)
 }
+
+/// The encodings of a chunk's three columns `[timestamps, values, versions]`, read without
+/// decoding them (crc checked): for inspection tools and format tests.
+pub fn chunk_encodings(bytes: &[u8]) -> Result<[u8; 3]> {
+    let body = verify_chunk(bytes)?;
+    let mut r = Reader::new("chunk", body);
+    r.varint_max("chunk sample count", MAX_CHUNK_SAMPLES as u64)?;
+    let max = body.len() as u64;
+    let mut out = [0u8; 3];
+    for e in &mut out {
+        *e = column::read_column(&mut r, max)?.0;
+    }
+    r.finish()?;
+    Ok(out)
+}

@@ -9,10 +9,12 @@ use std::path::PathBuf;
 
 use common::{fixture_series, fixture_wal, read_wal, write_fixture_block};
 use floe_storage_format::block::BlockReader;
+use floe_storage_format::chunk::chunk_encodings;
+use floe_storage_format::column;
 use floe_storage_format::{Columns, Digest};
 
 /// The digest of the fixture block's samples, pinned when the golden files were written.
-const V1_BLOCK_DIGEST: &str = "833b3ad53ecdac5c6e0b8e3c75b74474";
+const V1_BLOCK_DIGEST: &str = "7362bde60bd99452fd752b9a81cdbdbb";
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/storage-format/v1")
@@ -54,6 +56,24 @@ fn v1_block_still_reads() {
         digest.add(Digest::of_columns(key.id(), &c.ts, &c.values, &c.versions));
     }
     assert_eq!(r.digest().expect("digest"), digest);
+    // The golden block holds every timestamp and value encoding of version 1.
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..r.series_count() {
+        let [ts, val, _] = chunk_encodings(r.chunk_bytes(i).expect("chunk")).expect("encodings");
+        seen.insert(("ts", ts));
+        seen.insert(("value", val));
+    }
+    let all: std::collections::BTreeSet<_> = [
+        ("ts", column::TS_REGULAR),
+        ("ts", column::TS_LINEAR),
+        ("ts", column::TS_PCO),
+        ("ts", column::TS_PACKED),
+        ("value", column::VAL_CONSTANT),
+        ("value", column::VAL_DECIMAL),
+        ("value", column::VAL_FLOAT),
+    ]
+    .into();
+    assert_eq!(seen, all);
     assert_eq!(digest.to_string(), V1_BLOCK_DIGEST);
 }
 
@@ -63,10 +83,10 @@ fn v1_wal_still_reads() {
     assert_eq!(bytes, fixture_wal(), "the v1 WAL encoding changed");
     let (keys, samples, clean) = read_wal(&bytes).expect("golden WAL");
     assert!(clean);
-    assert_eq!(keys.len(), 4);
+    assert_eq!(keys.len(), 5);
     assert_eq!(
         samples.len(),
-        (0..4)
+        (0..5)
             .map(|i| (40 - i as usize).div_ceil(3) + 1)
             .sum::<usize>()
     );

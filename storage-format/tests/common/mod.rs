@@ -22,6 +22,10 @@ pub(crate) fn fixture_series() -> Vec<(SeriesKey, Columns)> {
         .map(|i| 1_000_000 + i * 10_000 + (i * 37 % 11) - 5)
         .collect();
     let gappy: Vec<i64> = (0..40).map(|i| 1_000_000 + i * i * 997).collect();
+    // Mostly on time with a few long delays: residuals an entropy coder beats packing on.
+    let spiky: Vec<i64> = (0..40)
+        .map(|i| 1_000_000 + i * 10_000 + if i % 13 == 5 { 4_000 } else { i % 2 })
+        .collect();
     let mut out = vec![
         (
             key("cpu_usage_user", "a"),
@@ -47,6 +51,14 @@ pub(crate) fn fixture_series() -> Vec<(SeriesKey, Columns)> {
                 values: vec![1.0; 40],
                 versions: vec![0; 40],
                 ts: regular.clone(),
+            },
+        ),
+        (
+            key("late", "c"),
+            Columns {
+                values: (0..40).map(|i| f64::from(i) * 0.5).collect(),
+                versions: vec![0; 40],
+                ts: spiky,
             },
         ),
         (
