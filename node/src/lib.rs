@@ -10,6 +10,9 @@
 //! This crate is filled by the engine, ingest, query and cluster issues; today it only pins the
 //! dependency direction.
 
+pub mod engine;
+pub mod index;
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,7 +4,9 @@
 //! `FLOE_BENCH_POINTS` change the size) into one block file per value mode of the data
 //! generator, then prints bytes/sample (whole file ÷ samples) against the generator's entropy
 //! bound, encode and decode samples/s on one core, and the latency of reading one series from
-//! the memory-mapped block. The last line is one JSON object.
+//! the memory-mapped block. Then, for the `float` and `jitter` modes, it rolls every series up
+//! at 1 m, 5 m and 1 h into one rollup block per resolution and prints bytes per rollup row
+//! (whole file ÷ rows), rollup, encode and decode speeds. The last line is one JSON object.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use floe_datagen::{Config, Generator, METRIC_NAMES, ValueMode};
 use floe_storage_format::block::{BlockHeader, BlockReader, BlockWriter};
 use floe_storage_format::wal::SampleType;
-use floe_storage_format::{Columns, SeriesId, SeriesKey};
+use floe_storage_format::{Columns, RollupColumns, SeriesId, SeriesKey, rollup};
 
 struct Series {
     key: SeriesKey,
@@ -220,6 +222,42 @@ fn main() {
             json.insert(format!("zstd_raw_bytes_per_sample_{name}"), z as f64 / m);
         }
     }
+    for mode in [ValueMode::Float2, ValueMode::Jitter] {
+        let (series, _) = generate(mode, hosts, points);
+        for res in ROLLUP_RESOLUTIONS {
+            let r = run_rollup(dir.path(), &series, res);
+            let rows = r.rows as f64;
+            let label = format!("{}_{}", mode.name(), res_name(res));
+            println!(
+                "{:>7} rollup {:>2}: {:.3} B/row ({} bytes, {} rows, {:.1} rows/series); rollup {:.1} M samples/s; encode {:.2} M rows/s; decode {:.2} M rows/s",
+                mode.name(),
+                res_name(res),
+                r.file_bytes as f64 / rows,
+                r.file_bytes,
+                r.rows,
+                rows / series.len() as f64,
+                r.samples as f64 / r.rollup_s / 1e6,
+                rows / r.encode_s / 1e6,
+                rows / r.decode_s / 1e6,
+            );
+            json.insert(
+                format!("rollup_bytes_per_row_{label}"),
+                r.file_bytes as f64 / rows,
+            );
+            json.insert(
+                format!("rollup_samples_per_s_{label}"),
+                r.samples as f64 / r.rollup_s,
+            );
+            json.insert(
+                format!("rollup_encode_rows_per_s_{label}"),
+                rows / r.encode_s,
+            );
+            json.insert(
+                format!("rollup_decode_rows_per_s_{label}"),
+                rows / r.decode_s,
+            );
+        }
+    }
     // Headline figures: the slowest mode's speeds, so the targets hold for every mode.
     let min_of = |prefix: &str| {
         json.iter()
@@ -240,6 +278,88 @@ fn main() {
         .map(|(k, v)| format!("\"{k}\":{}", fmt_num(*v)))
         .collect();
     println!("{{{}}}", body.join(","));
+}
+
+/// Rollup resolutions measured: 1 m, 5 m, 1 h.
+const ROLLUP_RESOLUTIONS: [i64; 3] = [60_000, 300_000, 3_600_000];
+
+fn res_name(res: i64) -> &'static str {
+    match res {
+        60_000 => "1m",
+        300_000 => "5m",
+        _ => "1h",
+    }
+}
+
+struct RollupResult {
+    samples: u64,
+    rows: u64,
+    file_bytes: u64,
+    rollup_s: f64,
+    encode_s: f64,
+    decode_s: f64,
+}
+
+/// Rolls every series up at `res`, writes one rollup block, reads it back.
+fn run_rollup(dir: &std::path::Path, series: &[Series], res: i64) -> RollupResult {
+    let t = Instant::now();
+    let rollups: Vec<RollupColumns> = series
+        .iter()
+        .map(|s| {
+            let mut r = RollupColumns::default();
+            rollup(&s.ts, &s.values, res, &mut r).expect("rollup");
+            r
+        })
+        .collect();
+    let rollup_s = t.elapsed().as_secs_f64();
+    let samples = series.iter().map(|s| s.ts.len() as u64).sum();
+    let start = rollups
+        .iter()
+        .map(|r| r.ts[0])
+        .min()
+        .unwrap_or(0)
+        .div_euclid(res)
+        * res;
+    let end = rollups.iter().map(|r| r.ts[r.len() - 1]).max().unwrap_or(0) + res;
+    let path = dir.join(format!("rollup-{res}.blk"));
+    let _ = std::fs::remove_file(&path);
+    let header = BlockHeader {
+        sample_type: SampleType::Rollup,
+        has_keys: true,
+        partition_start: start,
+        partition_end: end,
+    };
+    let t = Instant::now();
+    let mut w = BlockWriter::create(&path, header)
+        .expect("create rollup block")
+        .without_verification();
+    for (s, r) in series.iter().zip(&rollups) {
+        w.add_rollup_series(s.key.id(), Some(&s.key), r)
+            .expect("add rollup");
+    }
+    let summary = w.finish().expect("finish rollup block");
+    let encode_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let reader = BlockReader::open(&path).expect("open rollup block");
+    let mut back = RollupColumns::default();
+    let mut rows = 0u64;
+    for i in 0..reader.series_count() {
+        reader
+            .read_rollup_entry(i, &mut back)
+            .expect("decode rollup");
+        rows += back.len() as u64;
+        std::hint::black_box(&back);
+    }
+    let decode_s = t.elapsed().as_secs_f64();
+    assert_eq!(rows, summary.samples);
+    RollupResult {
+        samples,
+        rows,
+        file_bytes: summary.bytes,
+        rollup_s,
+        encode_s,
+        decode_s,
+    }
 }
 
 fn fmt_num(v: f64) -> String {

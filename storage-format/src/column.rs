@@ -263,8 +263,7 @@ fn fit_line(ts: &[i64]) -> Option<(i64, u64)> {
     let first = (a - slope * ia).round();
     let valid = span.is_finite()
         && first.is_finite()
-        && span >= 0.0
-        && span < 9.0e18
+        && (0.0..9.0e18).contains(&span)
         && first.abs() < 9.0e18;
     let (first, span) = (first as i64, span as u64);
     (valid && i128::from(first) + i128::from(span) <= i128::from(i64::MAX)).then_some((first, span))
@@ -343,7 +342,7 @@ fn regular_timestamps(first: i64, span: u64, n: usize, dst: &mut Vec<i64>) -> Re
             format!("span {span} cannot hold {n} distinct timestamps"),
         ));
     }
-    if span % den == 0 {
+    if span.is_multiple_of(den) {
         let step = (span / den) as i64;
         dst.extend((0..n as i64).map(|i| first.wrapping_add(i.wrapping_mul(step))));
     } else {

@@ -9,6 +9,18 @@
 
 use std::cmp::Ordering;
 
+/// Bits of the Prometheus stale marker: the NaN a scraper writes when a series disappears.
+/// It is stored like any other value (the merge rule keeps it bit-exact), but it is not a
+/// measurement: rollups skip it (see [`mod@crate::rollup`]).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// True when `v` is the Prometheus stale marker (exactly [`STALE_NAN_BITS`]; other NaNs are
+/// values).
+#[inline]
+pub fn is_stale_marker(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
 /// One sample of one series.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {

@@ -11,18 +11,27 @@ use crate::chunk::{Columns, MAX_CHUNK_SAMPLES, decode_chunk, verify_chunk};
 use crate::codec::{Reader, check_crc};
 use crate::digest::Digest;
 use crate::error::{FormatError, Result};
+use crate::rollup::{RollupColumns, decode_rollup_chunk, rollup_chunk_header, verify_rollup_chunk};
 use crate::series::{MAX_KEY_LEN, SeriesId, SeriesKey};
+use crate::wal::SampleType;
 
 /// Largest decompressed series keys section accepted.
 const MAX_KEYS_SECTION: u64 = 4 << 30;
 
 /// An open, checked block file.
+///
+/// A block of [`SampleType::Float`] is read with [`BlockReader::read_entry`] and
+/// [`BlockReader::read_series`], one of [`SampleType::Rollup`] with
+/// [`BlockReader::read_rollup_entry`] and [`BlockReader::read_rollup_series`]; the other pair
+/// refuses it. [`BlockReader::verify_all`] and [`BlockReader::digest`] take either.
 #[derive(Debug)]
 pub struct BlockReader {
     path: PathBuf,
     map: Mmap,
     header: BlockHeader,
     footer: Footer,
+    /// The resolution of every rollup of a rollup block (read from its first chunk).
+    resolution_ms: Option<i64>,
 }
 
 impl BlockReader {
@@ -59,14 +68,19 @@ impl BlockReader {
         let header = BlockHeader::decode(&map[..HEADER_LEN])?;
         let footer_at = len - FOOTER_LEN;
         let footer = Footer::decode(&map[footer_at..], footer_at)?;
-        let reader = BlockReader {
+        let mut reader = BlockReader {
             path,
             map,
             header,
             footer,
+            resolution_ms: None,
         };
         reader.check_layout(footer_at as u64)?;
         reader.check_index()?;
+        if header.sample_type == SampleType::Rollup && reader.series_count() > 0 {
+            let (_, res) = rollup_chunk_header(reader.entry_bytes(0)?)?;
+            reader.resolution_ms = Some(res);
+        }
         Ok(reader)
     }
 
@@ -148,7 +162,7 @@ impl BlockReader {
         self.footer.series_count as usize
     }
 
-    /// Number of samples.
+    /// Number of samples (of rollup rows, in a rollup block).
     pub fn sample_count(&self) -> u64 {
         self.footer.sample_count
     }
@@ -197,12 +211,41 @@ impl BlockReader {
         None
     }
 
+    /// The resolution (ms) of every rollup in a rollup block; `None` for a block of raw
+    /// samples or an empty block.
+    pub fn rollup_resolution(&self) -> Option<i64> {
+        self.resolution_ms
+    }
+
+    /// The bytes of entry `i`'s chunk (bounds checked at open), unchecked.
+    fn entry_bytes(&self, i: usize) -> Result<&[u8]> {
+        let e = self.entry(i)?;
+        Ok(&self.map[e.offset as usize..(e.offset + u64::from(e.len)) as usize])
+    }
+
     /// The raw chunk of entry `i`, crc checked (for streaming to a replica unchanged).
     pub fn chunk_bytes(&self, i: usize) -> Result<&[u8]> {
-        let e = self.entry(i)?;
-        let bytes = &self.map[e.offset as usize..(e.offset + u64::from(e.len)) as usize];
-        verify_chunk(bytes).map_err(|err| self.chunk_error(i, err))?;
+        let bytes = self.entry_bytes(i)?;
+        let res = match self.header.sample_type {
+            SampleType::Float => verify_chunk(bytes),
+            SampleType::Rollup => verify_rollup_chunk(bytes),
+        };
+        res.map_err(|err| self.chunk_error(i, err))?;
         Ok(bytes)
+    }
+
+    fn check_type(&self, wanted: SampleType, call: &str) -> Result<()> {
+        if self.header.sample_type == wanted {
+            return Ok(());
+        }
+        Err(FormatError::BadInput {
+            what: "block read",
+            reason: format!(
+                "{call} reads blocks of sample type {wanted:?}, {} is {:?}",
+                self.path.display(),
+                self.header.sample_type
+            ),
+        })
     }
 
     fn chunk_error(&self, i: usize, err: FormatError) -> FormatError {
@@ -210,8 +253,9 @@ impl BlockReader {
             .in_file(&self.path)
     }
 
-    /// Decodes entry `i` into `dst`.
+    /// Decodes entry `i` of a block of raw samples into `dst`.
     pub fn read_entry(&self, i: usize, dst: &mut Columns) -> Result<()> {
+        self.check_type(SampleType::Float, "read_entry")?;
         let e = self.entry(i)?;
         let bytes = &self.map[e.offset as usize..(e.offset + u64::from(e.len)) as usize];
         let res = decode_chunk(bytes, dst).and_then(|()| {
@@ -231,10 +275,54 @@ impl BlockReader {
         res.map_err(|err| self.chunk_error(i, err))
     }
 
-    /// Decodes series `id` into `dst`; `Ok(false)` when the block does not hold it.
+    /// Decodes series `id` of a block of raw samples into `dst`; `Ok(false)` when the block
+    /// does not hold it.
     pub fn read_series(&self, id: SeriesId, dst: &mut Columns) -> Result<bool> {
+        self.check_type(SampleType::Float, "read_series")?;
         match self.find(id) {
             Some(i) => self.read_entry(i, dst).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Decodes entry `i` of a rollup block into `dst`, checking it against its index entry
+    /// (rows, first and last bucket), the block's resolution and partition.
+    pub fn read_rollup_entry(&self, i: usize, dst: &mut RollupColumns) -> Result<()> {
+        self.check_type(SampleType::Rollup, "read_rollup_entry")?;
+        let e = self.entry(i)?;
+        let res = decode_rollup_chunk(self.entry_bytes(i)?, dst).and_then(|()| {
+            let end = i128::from(e.max_ts) + i128::from(dst.resolution_ms);
+            let ok = dst.len() == e.count as usize
+                && dst.ts.first() == Some(&e.min_ts)
+                && dst.ts.last() == Some(&e.max_ts)
+                && Some(dst.resolution_ms) == self.resolution_ms
+                && end <= i128::from(self.header.partition_end);
+            if ok {
+                Ok(())
+            } else {
+                Err(FormatError::invalid(
+                    "block rollup chunk",
+                    e.offset as usize,
+                    format!(
+                        "chunk ({} rows at {} ms) disagrees with its index entry, the block's resolution or its partition",
+                        dst.len(),
+                        dst.resolution_ms
+                    ),
+                ))
+            }
+        });
+        res.map_err(|err| {
+            dst.clear();
+            self.chunk_error(i, err)
+        })
+    }
+
+    /// Decodes series `id` of a rollup block into `dst`; `Ok(false)` when the block does not
+    /// hold it.
+    pub fn read_rollup_series(&self, id: SeriesId, dst: &mut RollupColumns) -> Result<bool> {
+        self.check_type(SampleType::Rollup, "read_rollup_series")?;
+        match self.find(id) {
+            Some(i) => self.read_rollup_entry(i, dst).map(|()| true),
             None => Ok(false),
         }
     }
@@ -275,30 +363,40 @@ impl BlockReader {
         Ok(keys)
     }
 
-    /// Checks every chunk's crc and decodes it (a full scrub).
+    /// Checks every chunk's crc and decodes it (a full scrub), for either sample type.
     pub fn verify_all(&self) -> Result<()> {
-        let mut cols = Columns::default();
-        for i in 0..self.series_count() {
-            self.read_entry(i, &mut cols)?;
-        }
+        self.digest()?;
         if self.header.has_keys {
             self.series_keys()?;
         }
         Ok(())
     }
 
-    /// The digest of every sample in the block.
+    /// The digest of the block: of every sample in a block of raw samples
+    /// ([`Digest::of_columns`]), of every row in a rollup block ([`Digest::of_rollup`]).
     pub fn digest(&self) -> Result<Digest> {
-        let mut cols = Columns::default();
         let mut d = Digest::EMPTY;
-        for i in 0..self.series_count() {
-            self.read_entry(i, &mut cols)?;
-            d.add(Digest::of_columns(
-                SeriesId(self.id_at(i)),
-                &cols.ts,
-                &cols.values,
-                &cols.versions,
-            ));
+        match self.header.sample_type {
+            SampleType::Float => {
+                let mut cols = Columns::default();
+                for i in 0..self.series_count() {
+                    self.read_entry(i, &mut cols)?;
+                    let id = SeriesId(self.id_at(i));
+                    d.add(Digest::of_columns(
+                        id,
+                        &cols.ts,
+                        &cols.values,
+                        &cols.versions,
+                    ));
+                }
+            }
+            SampleType::Rollup => {
+                let mut rollup = RollupColumns::default();
+                for i in 0..self.series_count() {
+                    self.read_rollup_entry(i, &mut rollup)?;
+                    d.add(Digest::of_rollup(SeriesId(self.id_at(i)), &rollup));
+                }
+            }
         }
         Ok(d)
     }

@@ -8,7 +8,9 @@ use super::layout::{BlockHeader, Footer, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry
 use crate::chunk::{Columns, decode_chunk, encode_chunk};
 use crate::codec::{crc32, put_varint};
 use crate::error::{FormatError, Result};
+use crate::rollup::{RollupColumns, decode_rollup_chunk, encode_rollup_chunk};
 use crate::series::{SeriesId, SeriesKey};
+use crate::wal::SampleType;
 
 /// zstd level of the series keys section.
 const KEYS_ZSTD_LEVEL: i32 = 3;
@@ -22,11 +24,13 @@ pub struct BlockSummary {
     pub bytes: u64,
     /// Number of series.
     pub series: u64,
-    /// Number of samples.
+    /// Number of samples (of rollup rows, in a rollup block).
     pub samples: u64,
 }
 
-/// Builds one block file. Series must be added in strictly increasing [`SeriesId`] order.
+/// Builds one block file. Series must be added in strictly increasing [`SeriesId`] order:
+/// raw samples with [`BlockWriter::add_series`] in a block of [`SampleType::Float`], rollups
+/// with [`BlockWriter::add_rollup_series`] in a block of [`SampleType::Rollup`].
 ///
 /// Nothing is visible under the final name until [`BlockWriter::finish`] has written,
 /// fsynced and renamed the file; a writer dropped before that removes its temporary file.
@@ -41,6 +45,9 @@ pub struct BlockWriter {
     keys: Vec<u8>,
     chunk: Vec<u8>,
     check: Columns,
+    rollup_check: RollupColumns,
+    /// The resolution of every rollup in the block, fixed by the first one.
+    resolution_ms: Option<i64>,
     verify: bool,
     samples: u64,
 }
@@ -77,6 +84,8 @@ impl BlockWriter {
             keys: Vec::new(),
             chunk: Vec::new(),
             check: Columns::default(),
+            rollup_check: RollupColumns::default(),
+            resolution_ms: None,
             verify: true,
             samples: 0,
         };
@@ -109,6 +118,7 @@ impl BlockWriter {
 
     /// Adds one series' normalized columns (strictly increasing timestamps inside the
     /// partition). `key` is required when the block carries keys and must match `id`.
+    /// Only in a block of [`SampleType::Float`].
     pub fn add_series(
         &mut self,
         id: SeriesId,
@@ -117,6 +127,7 @@ impl BlockWriter {
         values: &[f64],
         versions: &[u64],
     ) -> Result<()> {
+        self.check_type(SampleType::Float, "add_series")?;
         self.check_order(id, key, ts)?;
         let mut chunk = std::mem::take(&mut self.chunk);
         chunk.clear();
@@ -124,6 +135,89 @@ impl BlockWriter {
         if self.verify {
             self.verify_chunk(&chunk, ts, values, versions)?;
         }
+        self.append(id, key, &chunk, ts)?;
+        self.chunk = chunk;
+        Ok(())
+    }
+
+    /// Adds one series' rollup ([`RollupColumns::validate`] must pass). Only in a block of
+    /// [`SampleType::Rollup`]; every rollup of a block has the same resolution, and every
+    /// bucket `[ts, ts + resolution)` lies whole inside the partition. `key` as for
+    /// [`BlockWriter::add_series`].
+    pub fn add_rollup_series(
+        &mut self,
+        id: SeriesId,
+        key: Option<&SeriesKey>,
+        rollup: &RollupColumns,
+    ) -> Result<()> {
+        self.check_type(SampleType::Rollup, "add_rollup_series")?;
+        self.check_order(id, key, &rollup.ts)?;
+        self.check_rollup_fits(id, rollup)?;
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
+        encode_rollup_chunk(rollup, &mut chunk)?;
+        if self.verify {
+            decode_rollup_chunk(&chunk, &mut self.rollup_check)?;
+            if !self.rollup_check.bit_eq(rollup) {
+                return Err(FormatError::invalid(
+                    "block rollup chunk",
+                    self.offset as usize,
+                    "encoded rollup chunk does not decode to its input",
+                ));
+            }
+        }
+        self.append(id, key, &chunk, &rollup.ts)?;
+        self.chunk = chunk;
+        self.resolution_ms = Some(rollup.resolution_ms);
+        Ok(())
+    }
+
+    fn check_type(&self, wanted: SampleType, call: &str) -> Result<()> {
+        if self.header.sample_type == wanted {
+            return Ok(());
+        }
+        Err(FormatError::BadInput {
+            what: "block series",
+            reason: format!(
+                "{call} needs a block of sample type {wanted:?}, this one is {:?}",
+                self.header.sample_type
+            ),
+        })
+    }
+
+    /// Same resolution as the block's other rollups, whole buckets inside the partition.
+    fn check_rollup_fits(&self, id: SeriesId, rollup: &RollupColumns) -> Result<()> {
+        let res = rollup.resolution_ms;
+        let bad = |reason: String| {
+            Err(FormatError::BadInput {
+                what: "block rollup",
+                reason: format!("series {id}: {reason}"),
+            })
+        };
+        if let Some(block_res) = self.resolution_ms.filter(|&r| r != res) {
+            return bad(format!(
+                "resolution {res} ms in a block of {block_res} ms rollups"
+            ));
+        }
+        let end = self.header.partition_end;
+        if let Some(&last) = rollup.ts.last()
+            && i128::from(last) + i128::from(res) > i128::from(end)
+        {
+            return bad(format!(
+                "bucket [{last}, {last} + {res}) ends after the partition end {end}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes an encoded chunk and records its key and index entry.
+    fn append(
+        &mut self,
+        id: SeriesId,
+        key: Option<&SeriesKey>,
+        chunk: &[u8],
+        ts: &[i64],
+    ) -> Result<()> {
         if let Some(key) = key.filter(|_| self.header.has_keys) {
             let mut bytes = Vec::new();
             key.encode_into(&mut bytes);
@@ -138,8 +232,7 @@ impl BlockWriter {
             min_ts: ts[0],
             max_ts: ts[ts.len() - 1],
         };
-        self.write(&chunk)?;
-        self.chunk = chunk;
+        self.write(chunk)?;
         self.entries.push(entry);
         self.samples += ts.len() as u64;
         Ok(())
@@ -152,6 +245,9 @@ impl BlockWriter {
                 reason,
             })
         };
+        if ts.is_empty() {
+            return bad(format!("series {id} has no samples"));
+        }
         if self.entries.last().is_some_and(|e| e.id >= id) {
             return bad(format!("series {id} added out of id order"));
         }
@@ -273,10 +369,16 @@ impl Drop for BlockWriter {
 
 /// Fsyncs the directory holding `path`, so a rename into it is durable.
 pub(crate) fn sync_parent_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Fsyncs directory `dir`, so that files created in it, renamed into it or removed from it
+/// stay so after a crash. The one directory-fsync of Floe's formats: the block writer, the
+/// manifest and the engine's WAL segments all call it.
+pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|source| FormatError::Io {
         op: "open directory",
         path: dir.to_path_buf(),

@@ -18,13 +18,18 @@ use crate::series::SeriesId;
 
 use super::put_len;
 
-/// The kind of value a sample carries. Only floats today; histograms and text come later.
+/// The kind of value a sample carries: the tag of WAL sample records and block headers.
+/// Histograms and text come later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum SampleType {
     /// A 64-bit float (gauge or counter).
     #[default]
     Float = 0,
+    /// A rollup row (count, sum, min, max, first, last of a time bucket; see
+    /// [`mod@crate::rollup`]). Only in block files: rollups are built from stored samples by
+    /// compaction and never logged, so a WAL samples record with this type is refused.
+    Rollup = 1,
 }
 
 impl SampleType {
@@ -32,6 +37,7 @@ impl SampleType {
     pub fn from_tag(tag: u8) -> Result<Self> {
         match tag {
             0 => Ok(SampleType::Float),
+            1 => Ok(SampleType::Rollup),
             other => Err(FormatError::invalid(
                 "sample type",
                 0,
@@ -160,7 +166,15 @@ impl SampleBatch {
     fn decode_inner(&mut self, body: &[u8]) -> Result<()> {
         const WHAT: &str = "WAL samples record";
         let mut r = Reader::new(WHAT, body);
-        self.sample_type = SampleType::from_tag(r.u8()?)?;
+        let sample_type = SampleType::from_tag(r.u8()?)?;
+        if sample_type != SampleType::Float {
+            return Err(FormatError::invalid(
+                WHAT,
+                0,
+                format!("sample type {sample_type:?}: only float samples are logged"),
+            ));
+        }
+        self.sample_type = sample_type;
         // Each series entry takes at least 16 + 1 + 1 + 8 + 8 bytes.
         let count = r.varint_max("series count", (r.remaining() / 34) as u64)?;
         for _ in 0..count {

@@ -1,0 +1,226 @@
+//! The read path: one series' samples merged from the heads and the blocks, and digests.
+
+use std::sync::Arc;
+
+use floe_storage_format::manifest::BlockKind;
+use floe_storage_format::rollup::{RollupColumns, merge_rollups, rollup};
+use floe_storage_format::{Columns, Digest, Sample, SeriesId, normalize};
+
+use super::blocks::{LiveBlock, salvage};
+use super::error::EngineError;
+use super::{Engine, Inner, ReadState, read_lock};
+use crate::index::SeriesRef;
+
+impl Engine {
+    /// The stored samples of series `r` with `start ≤ ts ≤ end`: the merge of what the
+    /// heads and every overlapping block hold, by the merge rule.
+    ///
+    /// If a block's copy of the series fails its checksum, the block is salvaged (its other
+    /// series stay readable, the original is quarantined, this series is marked for repair)
+    /// and the read returns [`EngineError::Corrupt`] rather than incomplete data.
+    pub fn read(&self, r: SeriesRef, start: i64, end: i64) -> Result<Vec<Sample>, EngineError> {
+        let inner = &self.inner;
+        let id = read_lock(&inner.index)
+            .try_id(r)
+            .ok_or(EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+        let state = read_lock(&inner.state).clone();
+        read_series(inner, &state, r, id, start, end)
+    }
+
+    /// The digest of everything stored with `start ≤ ts ≤ end` (the one digest function of
+    /// `floe-storage-format`, over the merged state).
+    pub fn digest(&self, start: i64, end: i64) -> Result<Digest, EngineError> {
+        let inner = &self.inner;
+        let state = read_lock(&inner.state).clone();
+        let refs: Vec<(SeriesRef, SeriesId)> = {
+            let index = read_lock(&inner.index);
+            (0..index.len() as u32)
+                .map(SeriesRef)
+                .filter_map(|r| index.try_id(r).map(|id| (r, id)))
+                .collect()
+        };
+        let mut digest = Digest::EMPTY;
+        for (r, id) in refs {
+            for s in read_series(inner, &state, r, id, start, end)? {
+                digest.add_sample(id, &s);
+            }
+        }
+        Ok(digest)
+    }
+
+    /// Per-bucket aggregates of series `r` at `resolution_ms` for the buckets starting in
+    /// `[start, end]`: computed from the raw samples wherever raw blocks are still retained
+    /// (exact, including the head and late data), and read from the rollup blocks of that
+    /// resolution for the time before the oldest raw block.
+    pub fn read_rollup(
+        &self,
+        r: SeriesRef,
+        resolution_ms: i64,
+        start: i64,
+        end: i64,
+    ) -> Result<RollupColumns, EngineError> {
+        let inner = &self.inner;
+        if resolution_ms <= 0 {
+            return Err(EngineError::Config {
+                reason: format!("rollup resolution {resolution_ms} ms must be positive"),
+            });
+        }
+        let id = read_lock(&inner.index)
+            .try_id(r)
+            .ok_or(EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+        let state = read_lock(&inner.state).clone();
+        let start = start.div_euclid(resolution_ms) * resolution_ms;
+        let raw_floor = state
+            .blocks
+            .iter()
+            .filter(|b| b.is_raw())
+            .map(|b| b.entry.partition_start)
+            .min()
+            .unwrap_or(i64::MAX);
+        let mut out = RollupColumns::new(resolution_ms);
+        if start < raw_floor {
+            let stored_end = end.min(raw_floor.saturating_sub(1));
+            read_rollup_blocks(
+                inner,
+                &state,
+                id,
+                resolution_ms,
+                start,
+                stored_end,
+                &mut out,
+            )?;
+        }
+        // With no raw block left, the heads are the only raw data.
+        let raw_start = if raw_floor == i64::MAX {
+            start
+        } else {
+            start.max(raw_floor)
+        };
+        let bucket_end = end.div_euclid(resolution_ms) * resolution_ms + resolution_ms - 1;
+        let samples = read_series(inner, &state, r, id, raw_start, bucket_end)?;
+        let ts: Vec<i64> = samples.iter().map(|s| s.ts).collect();
+        let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+        let mut from_raw = RollupColumns::new(resolution_ms);
+        rollup(&ts, &values, resolution_ms, &mut from_raw)?;
+        let mut merged = RollupColumns::new(resolution_ms);
+        merge_rollups(&out, &from_raw, &mut merged)?;
+        Ok(merged)
+    }
+
+    /// One digest per time partition overlapping `[start, end]`: `(partition start, digest)`.
+    pub fn partition_digests(
+        &self,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Digest)>, EngineError> {
+        let len = self.inner.config.partition_ms;
+        let mut out = Vec::new();
+        let mut p = self.inner.config.partition_of(start);
+        while p <= end {
+            out.push((p, self.digest(p.max(start), (p + len - 1).min(end))?));
+            p += len;
+        }
+        Ok(out)
+    }
+}
+
+fn read_series(
+    inner: &Inner,
+    state: &ReadState,
+    r: SeriesRef,
+    id: SeriesId,
+    start: i64,
+    end: i64,
+) -> Result<Vec<Sample>, EngineError> {
+    let mut out = Vec::new();
+    state.active.read(r, start, end, &mut out);
+    if let Some(frozen) = &state.frozen {
+        frozen.read(r, start, end, &mut out);
+    }
+    let mut cols = Columns::default();
+    for block in state
+        .blocks
+        .iter()
+        .filter(|b| b.is_raw() && b.overlaps(start, end))
+    {
+        read_block(inner, block, id, start, end, &mut cols, &mut out)?;
+    }
+    normalize(&mut out);
+    Ok(out)
+}
+
+fn read_block(
+    inner: &Inner,
+    block: &Arc<LiveBlock>,
+    id: SeriesId,
+    start: i64,
+    end: i64,
+    cols: &mut Columns,
+    out: &mut Vec<Sample>,
+) -> Result<(), EngineError> {
+    match block.reader.read_series(id, cols) {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            let lo = cols.ts.partition_point(|&t| t < start);
+            let hi = cols.ts.partition_point(|&t| t <= end);
+            out.extend((lo..hi.max(lo)).map(|i| cols.sample(i)));
+            Ok(())
+        }
+        Err(e) if e.is_corruption() => {
+            let reason = e.to_string();
+            let path = block.reader.path().to_path_buf();
+            tracing::error!(series = %id, block = %path.display(), error = %reason, "corrupt series data");
+            salvage(inner, block.entry.file_id)?;
+            Err(EngineError::Corrupt {
+                series: id,
+                block: path,
+                reason,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rows of the rollup blocks of `resolution_ms` for buckets starting in `[start, end]`.
+fn read_rollup_blocks(
+    inner: &Inner,
+    state: &ReadState,
+    id: SeriesId,
+    resolution_ms: i64,
+    start: i64,
+    end: i64,
+    out: &mut RollupColumns,
+) -> Result<(), EngineError> {
+    let mut part = RollupColumns::new(resolution_ms);
+    let mut acc = RollupColumns::new(resolution_ms);
+    let wanted = BlockKind::Rollup { resolution_ms };
+    for block in state
+        .blocks
+        .iter()
+        .filter(|b| b.entry.kind == wanted && b.overlaps(start, end))
+    {
+        match block.reader.read_rollup_series(id, &mut part) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) if e.is_corruption() => {
+                let (reason, path) = (e.to_string(), block.reader.path().to_path_buf());
+                salvage(inner, block.entry.file_id)?;
+                return Err(EngineError::Corrupt {
+                    series: id,
+                    block: path,
+                    reason,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut inside = RollupColumns::new(resolution_ms);
+        for row in part.rows().filter(|row| row.ts >= start && row.ts <= end) {
+            inside.push(row);
+        }
+        let mut merged = RollupColumns::new(resolution_ms);
+        merge_rollups(&acc, &inside, &mut merged)?;
+        acc = merged;
+    }
+    *out = acc;
+    Ok(())
+}
