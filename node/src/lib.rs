@@ -7,8 +7,8 @@
 //! wire types only) and it never re-implements the merge rule, the digest or the hash
 //! functions: it calls the ones in those crates.
 //!
-//! This crate is filled by the engine, ingest, query and cluster issues; today it only pins the
-//! dependency direction.
+//! Today it holds the single-node storage engine ([`engine`]) and its label index ([`index`]);
+//! the daemon, ingest protocols, PromQL and the cluster layer come with later issues.
 
 pub mod engine;
 pub mod index;
