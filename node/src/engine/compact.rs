@@ -26,7 +26,6 @@ use super::blocks::{LiveBlock, RAW, block_path, salvage};
 use super::error::{EngineError, io_err};
 use super::metrics::EngineMetrics;
 use super::{Inner, Maintenance, lock, read_lock, write_lock};
-use crate::index::LabelIndex;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -267,16 +266,20 @@ fn merged_series(
 }
 
 fn write_series(
+    inner: &Inner,
     out: &mut Outputs,
-    index: &LabelIndex,
     id: SeriesId,
     samples: &[Sample],
     roll: &mut RollupColumns,
 ) -> Result<(), EngineError> {
-    let key = index
-        .lookup(id)
-        .map(|r| index.key(r))
-        .ok_or(EngineError::UnknownSeries(id))?;
+    let key = {
+        // Locked per series, so new series can be created while compaction runs.
+        let index = read_lock(&inner.index);
+        index
+            .lookup(id)
+            .map(|r| index.key(r))
+            .ok_or(EngineError::UnknownSeries(id))?
+    };
     let cols = Columns::from_samples(samples);
     if let Some((entry, w)) = &mut out.raw {
         w.add_series(id, Some(&key), &cols.ts, &cols.values, &cols.versions)?;
@@ -305,13 +308,10 @@ fn merge_span(
     let mut out = open_outputs(inner, &mut next, span)?;
     let mut cols = Columns::default();
     let mut roll = RollupColumns::new(1);
-    {
-        let index = read_lock(&inner.index);
-        for id in series_ids(&span.inputs)? {
-            let samples = merged_series(&span.inputs, id, &mut cols)?;
-            if !samples.is_empty() {
-                write_series(&mut out, &index, id, &samples, &mut roll)?;
-            }
+    for id in series_ids(&span.inputs)? {
+        let samples = merged_series(&span.inputs, id, &mut cols)?;
+        if !samples.is_empty() {
+            write_series(inner, &mut out, id, &samples, &mut roll)?;
         }
     }
     let (added, removed) = finish_outputs(inner, out, span)?;

@@ -28,7 +28,7 @@ use super::head::Head;
 use super::metrics::EngineMetrics;
 use super::recover::INDEX_FILE;
 use super::{Inner, Maintenance, lock, read_lock, write_lock};
-use crate::index::{LabelIndex, SeriesRef};
+use crate::index::SeriesRef;
 
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -79,12 +79,10 @@ pub(crate) fn flush(inner: &Inner) -> Result<FlushReport, EngineError> {
     let (frozen, segment) = freeze(inner, &mut m)?;
     let mut next = m.manifest.clone();
     let mut report = FlushReport::default();
-    let written = {
-        let index = read_lock(&inner.index);
-        let written = write_blocks(inner, &frozen, &index, &mut next, &mut report)?;
-        index.checkpoint(&inner.config.dir.join(INDEX_FILE))?;
-        written
-    };
+    // The index is locked per series, not for the whole flush, so new series can be created
+    // while blocks are written.
+    let written = write_blocks(inner, &frozen, &mut next, &mut report)?;
+    read_lock(&inner.index).checkpoint(&inner.config.dir.join(INDEX_FILE))?;
     next.wal_replay_from = segment;
     next.generation += 1;
     next.write_atomic(&inner.config.dir)?;
@@ -124,29 +122,34 @@ pub(crate) fn flush(inner: &Inner) -> Result<FlushReport, EngineError> {
 fn write_blocks(
     inner: &Inner,
     head: &Head,
-    index: &LabelIndex,
     manifest: &mut Manifest,
     report: &mut FlushReport,
 ) -> Result<Vec<LiveBlock>, EngineError> {
     // Partition → series (by id) with data in it.
     let mut partitions: BTreeMap<i64, Vec<(SeriesId, SeriesRef)>> = BTreeMap::new();
+    let mut touched: Vec<(i64, SeriesRef)> = Vec::new();
     head.for_each_series(|r, cols| {
-        let id = index.id(r);
         let mut last = None;
         for &t in &cols.ts {
             let p = inner.config.partition_of(t);
             if last != Some(p) {
-                partitions.entry(p).or_default().push((id, r));
+                touched.push((p, r));
                 last = Some(p);
             }
         }
     });
+    {
+        let index = read_lock(&inner.index);
+        for (p, r) in touched {
+            partitions.entry(p).or_default().push((index.id(r), r));
+        }
+    }
     let mut out = Vec::with_capacity(partitions.len());
     for (start, mut series) in partitions {
         series.sort_unstable();
         let file_id = manifest.next_file_id;
         manifest.next_file_id += 1;
-        let block = write_partition(inner, head, index, file_id, start, &series)?;
+        let block = write_partition(inner, head, file_id, start, &series)?;
         report.blocks += 1;
         report.series += block.entry.series;
         report.samples += block.entry.samples;
@@ -159,7 +162,6 @@ fn write_blocks(
 fn write_partition(
     inner: &Inner,
     head: &Head,
-    index: &LabelIndex,
     file_id: u64,
     start: i64,
     series: &[(SeriesId, SeriesRef)],
@@ -193,7 +195,7 @@ fn write_partition(
         let cols = Columns::from_samples(&samples);
         w.add_series(
             id,
-            Some(&index.key(r)),
+            Some(&read_lock(&inner.index).key(r)),
             &cols.ts,
             &cols.values,
             &cols.versions,
