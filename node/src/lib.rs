@@ -12,6 +12,7 @@
 
 pub mod engine;
 pub mod index;
+pub mod ingest;
 
 #[cfg(test)]
 mod tests {
