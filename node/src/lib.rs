@@ -13,6 +13,7 @@
 pub mod engine;
 pub mod index;
 pub mod ingest;
+pub mod server;
 
 #[cfg(test)]
 mod tests {

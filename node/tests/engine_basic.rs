@@ -310,16 +310,28 @@ fn a_torn_wal_tail_is_reported_and_everything_before_it_is_kept() {
         .max()
         .expect("a segment");
     let len = std::fs::metadata(&seg).expect("stat").len();
-    let file = std::fs::OpenOptions::new().write(true).open(&seg).expect("open segment");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open segment");
     file.set_len(len - 5).expect("truncate mid-record");
     drop(file);
     let (engine, report) = Engine::open(config(dir.path()), clock.clone()).expect("reopen");
     assert_eq!(report.wal_problems.len(), 1, "{report:?}");
     assert!(report.wal_problems[0].contains("torn"), "{report:?}");
-    assert_eq!(engine.metrics().wal_torn_tails_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        engine
+            .metrics()
+            .wal_torn_tails_total
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // The last batch (one record) is gone; every earlier one is intact.
     let kept: Vec<_> = rows[..rows.len() - 6].to_vec();
-    assert_eq!(engine.digest(i64::MIN, i64::MAX).expect("digest"), digest_of(&kept));
+    assert_eq!(
+        engine.digest(i64::MIN, i64::MAX).expect("digest"),
+        digest_of(&kept)
+    );
 }
 
 #[test]
@@ -344,10 +356,19 @@ fn concurrent_writers_with_fsync_always_lose_nothing() {
             })
         })
         .collect();
-    let rows: Vec<_> = threads.into_iter().flat_map(|t| t.join().expect("writer")).collect();
-    let fsyncs = engine.metrics().wal_fsyncs_total.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(fsyncs >= 1 && fsyncs <= 4 * 50 + 8, "{fsyncs} fsyncs");
+    let rows: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("writer"))
+        .collect();
+    let fsyncs = engine
+        .metrics()
+        .wal_fsyncs_total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!((1..=4 * 50 + 8).contains(&fsyncs), "{fsyncs} fsyncs");
     drop(engine);
     let (engine, _) = Engine::open(c, clock).expect("reopen");
-    assert_eq!(engine.digest(i64::MIN, i64::MAX).expect("digest"), digest_of(&rows));
+    assert_eq!(
+        engine.digest(i64::MIN, i64::MAX).expect("digest"),
+        digest_of(&rows)
+    );
 }

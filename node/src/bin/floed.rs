@@ -1,0 +1,208 @@
+//! `floed`: the Floe storage node.
+//!
+//! `floed --config floed.toml`; every setting is also a flag and a `FLOE_*` environment
+//! variable (flags win over the environment, which wins over the file). See
+//! `docs/floed.example.toml` and `docs/operations.md`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use floe_node::server::config::ServerConfig;
+
+/// The Floe storage node.
+#[derive(Debug, Parser)]
+#[command(name = "floed", version, about = "The Floe storage node")]
+struct Args {
+    /// Configuration file (TOML). Without it, defaults plus flags and environment.
+    #[arg(long, env = "FLOE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, env = "FLOE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long, env = "FLOE_HTTP_LISTEN")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// Graphite plaintext listen address ("" disables).
+    #[arg(long, env = "FLOE_GRAPHITE_LISTEN")]
+    graphite_listen: Option<String>,
+    /// OpenTSDB telnet listen address ("" disables).
+    #[arg(long, env = "FLOE_OPENTSDB_LISTEN")]
+    opentsdb_listen: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "FLOE_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or floe_node=debug.
+    #[arg(long, env = "FLOE_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// WAL fsync policy: always, never or interval:<ms>.
+    #[arg(long, env = "FLOE_FSYNC")]
+    fsync: Option<String>,
+    /// Time partition length, e.g. 2h.
+    #[arg(long, env = "FLOE_PARTITION")]
+    partition: Option<String>,
+    /// Head flush interval, e.g. 5m.
+    #[arg(long, env = "FLOE_FLUSH_INTERVAL")]
+    flush_interval: Option<String>,
+    /// Flush the head when it holds this many samples.
+    #[arg(long, env = "FLOE_FLUSH_MAX_SAMPLES")]
+    flush_max_samples: Option<usize>,
+    /// Late-data grace after a partition's end, e.g. 1h.
+    #[arg(long, env = "FLOE_LATE_GRACE")]
+    late_grace: Option<String>,
+    /// Raw data retention, e.g. 15d.
+    #[arg(long, env = "FLOE_RAW_RETENTION")]
+    raw_retention: Option<String>,
+    /// Rollups as resolution:retention, comma-separated, e.g. 1m:90d,1h:1825d.
+    #[arg(long, env = "FLOE_ROLLUPS", value_delimiter = ',')]
+    rollups: Option<Vec<String>>,
+    /// Largest request body after decompression, bytes.
+    #[arg(long, env = "FLOE_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Most samples per request.
+    #[arg(long, env = "FLOE_MAX_SAMPLES_PER_REQUEST")]
+    max_samples_per_request: Option<usize>,
+    /// Most labels per series.
+    #[arg(long, env = "FLOE_MAX_LABELS_PER_SERIES")]
+    max_labels_per_series: Option<usize>,
+    /// Longest label name, bytes.
+    #[arg(long, env = "FLOE_MAX_LABEL_NAME_BYTES")]
+    max_label_name_bytes: Option<usize>,
+    /// Longest label value, bytes.
+    #[arg(long, env = "FLOE_MAX_LABEL_VALUE_BYTES")]
+    max_label_value_bytes: Option<usize>,
+    /// Most series held by this node.
+    #[arg(long, env = "FLOE_MAX_SERIES")]
+    max_series: Option<usize>,
+}
+
+macro_rules! apply {
+    ($args:ident, $cfg:ident, $($field:ident),*) => {
+        $(if let Some(v) = $args.$field.take() { $cfg.$field = v; })*
+    };
+}
+
+fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read configuration file {}", path.display()))?;
+            ServerConfig::from_toml(&text)
+                .with_context(|| format!("parse configuration file {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    apply!(
+        args,
+        cfg,
+        data_dir,
+        http_listen,
+        graphite_listen,
+        opentsdb_listen,
+        log_format,
+        log_level,
+        fsync
+    );
+    apply!(
+        args,
+        cfg,
+        partition,
+        flush_interval,
+        flush_max_samples,
+        late_grace,
+        raw_retention,
+        rollups
+    );
+    let limits = &mut cfg.limits;
+    apply!(
+        args,
+        limits,
+        max_body_bytes,
+        max_samples_per_request,
+        max_labels_per_series
+    );
+    apply!(
+        args,
+        limits,
+        max_label_name_bytes,
+        max_label_value_bytes,
+        max_series
+    );
+    cfg.engine().context("check configuration")?;
+    Ok(cfg)
+}
+
+fn init_logs(cfg: &ServerConfig) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .with_context(|| format!("parse log_level {:?}", cfg.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cfg = match load(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("floed: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logs(&cfg) {
+        eprintln!("floed: {e:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("floed: start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(floe_node::server::run(cfg, shutdown_signal(), |addrs| {
+        // One machine-readable line for scripts and tests that asked for port 0.
+        println!(
+            "floed listening http={} graphite={} opentsdb={}",
+            addrs.http,
+            opt(addrs.graphite),
+            opt(addrs.opentsdb)
+        );
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "floed could not start");
+            eprintln!("floed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn opt(a: Option<std::net::SocketAddr>) -> String {
+    a.map_or_else(|| "off".to_string(), |a| a.to_string())
+}

@@ -1,0 +1,164 @@
+//! The `floed` daemon: configuration, the HTTP and TCP listeners, and graceful shutdown
+//! around one storage engine.
+
+pub mod config;
+mod http;
+pub mod metrics;
+pub mod sink;
+mod tcp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use self::config::{ServerConfig, optional_addr};
+use self::metrics::ServerMetrics;
+use self::sink::Sink;
+use crate::engine::{Engine, SystemClock};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The storage engine could not open its data directory.
+    #[error("cannot open the data directory: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The addresses a running daemon listens on (useful when port 0 was asked for).
+#[derive(Debug, Clone, Copy)]
+pub struct BoundAddrs {
+    /// HTTP.
+    pub http: SocketAddr,
+    /// Graphite plaintext, if enabled.
+    pub graphite: Option<SocketAddr>,
+    /// OpenTSDB telnet, if enabled.
+    pub opentsdb: Option<SocketAddr>,
+}
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) sink: Sink,
+    pub(crate) ready: AtomicBool,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+/// Runs the daemon until `shutdown` resolves; then stops accepting, finishes in-flight
+/// requests, and flushes the engine. `on_bound` is called once every listener is bound.
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(BoundAddrs),
+) -> Result<(), StartError> {
+    let engine_config = config.engine()?;
+    let graphite_addr = optional_addr("graphite_listen", &config.graphite_listen)?;
+    let opentsdb_addr = optional_addr("opentsdb_listen", &config.opentsdb_listen)?;
+    let http = bind("http", config.http_listen).await?;
+    let graphite = match graphite_addr {
+        Some(a) => Some(bind("graphite", a).await?),
+        None => None,
+    };
+    let opentsdb = match opentsdb_addr {
+        Some(a) => Some(bind("opentsdb", a).await?),
+        None => None,
+    };
+    let (engine, report) =
+        tokio::task::spawn_blocking(move || Engine::open(engine_config, Arc::new(SystemClock)))
+            .await
+            .map_err(|e| {
+                StartError::Config(config::ConfigError {
+                    setting: "engine",
+                    value: String::new(),
+                    reason: e.to_string(),
+                })
+            })??;
+    if !report.wal_problems.is_empty() || !report.quarantined.is_empty() {
+        tracing::warn!(?report, "recovered with problems");
+    }
+    let engine = Arc::new(engine);
+    let metrics = Arc::new(ServerMetrics::default());
+    let state = Arc::new(AppState {
+        sink: Sink::new(engine.clone(), config.limits.clone(), metrics),
+        ready: AtomicBool::new(false),
+    });
+    let bound = BoundAddrs {
+        http: local(&http),
+        graphite: graphite.as_ref().map(local),
+        opentsdb: opentsdb.as_ref().map(local),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(l) = graphite {
+        tasks.push(tokio::spawn(tcp::serve(
+            l,
+            tcp::Protocol::Graphite,
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    if let Some(l) = opentsdb {
+        tasks.push(tokio::spawn(tcp::serve(
+            l,
+            tcp::Protocol::OpenTsdb,
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    let router = http::router(state.clone());
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(http = %bound.http, graphite = ?bound.graphite, opentsdb = ?bound.opentsdb, data_dir = %config.data_dir.display(), "floed ready");
+    on_bound(bound);
+    shutdown.await;
+    tracing::info!("shutting down: no new connections, finishing requests, flushing");
+    state.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = http_task.await {
+        tracing::error!(error = %e, "HTTP server error");
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let closed = tokio::task::spawn_blocking(move || engine.close()).await;
+    match closed {
+        Ok(Ok(())) => tracing::info!("engine flushed and closed"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "engine close failed; the WAL still holds the data")
+        }
+        Err(e) => tracing::error!(error = %e, "engine close panicked"),
+    }
+    Ok(())
+}
+
+fn local(l: &TcpListener) -> SocketAddr {
+    l.local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}

@@ -1,0 +1,121 @@
+//! HTTP endpoints: ingest (Prometheus remote write, InfluxDB line protocol, OpenTSDB),
+//! self-monitoring and health.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use floe_storage_format::{Sample, SeriesKey};
+
+use super::AppState;
+use super::sink::IngestError;
+
+mod influx;
+mod opentsdb;
+mod remote_write;
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    // The compressed body may not exceed the decompressed limit either.
+    let limit = state.sink.limits().max_body_bytes;
+    Router::new()
+        .route("/api/v1/write", post(remote_write::write))
+        .route("/write", post(influx::write_v1))
+        .route("/api/v2/write", post(influx::write_v2))
+        .route("/ping", get(influx::ping).head(influx::ping))
+        .route("/api/put", post(opentsdb::put))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/ready", get(ready))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut out = state.sink.engine().metrics().render_prometheus();
+    state.sink.metrics().render(&mut out);
+    let series = state.sink.engine().series_count();
+    out.push_str("# HELP floe_series Series held by this node.\n# TYPE floe_series gauge\n");
+    out.push_str(&format!("floe_series {series}\n"));
+    let ct = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    ([(header::CONTENT_TYPE, ct)], out).into_response()
+}
+
+/// The request body, gunzipped when `Content-Encoding: gzip`, never larger than the limit.
+pub(super) fn decoded_body(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+) -> Result<Vec<u8>, IngestError> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    let mut dec = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| IngestError::BadRequest(format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(IngestError::Limit {
+            limit: "max_body_bytes",
+            detail: "decompressed body".into(),
+            max: limit,
+        });
+    }
+    Ok(out)
+}
+
+/// Stores rows on a blocking thread (the engine may wait for an fsync).
+pub(super) async fn store(
+    state: &Arc<AppState>,
+    protocol: &'static str,
+    rows: Vec<(SeriesKey, Sample)>,
+) -> Result<usize, IngestError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.sink.write(protocol, &rows))
+        .await
+        .map_err(|e| IngestError::BadRequest(format!("ingest task failed: {e}")))?
+}
+
+/// The status for an ingest error: 4xx for the sender's mistakes, 413 for size limits,
+/// 503 for storage trouble (retryable).
+pub(super) fn status_of(e: &IngestError) -> StatusCode {
+    match e {
+        IngestError::Limit {
+            limit: "max_body_bytes",
+            ..
+        } => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::Limit { .. } | IngestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        IngestError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Milliseconds since the Unix epoch, for samples sent without a timestamp.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Query arguments as a map.
+pub(super) type Args = Query<std::collections::HashMap<String, String>>;

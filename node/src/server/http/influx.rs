@@ -1,0 +1,139 @@
+//! InfluxDB line protocol over HTTP: `POST /write` (v1), `POST /api/v2/write`, `GET /ping`.
+//!
+//! The `db` label comes from the v1 `db` argument or the v2 `bucket` (when the line has no
+//! `db` tag); `rp`, `consistency` and `org` are accepted and ignored. Errors answer 400 with
+//! `{"error": "… line N …"}` like InfluxDB, and nothing of the request is stored.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use floe_storage_format::{Sample, SeriesKey};
+
+use super::{Args, decoded_body, now_ms, status_of, store};
+use crate::ingest::line_protocol::{LineParser, Precision, append_samples};
+use crate::server::AppState;
+use crate::server::metrics::SKIPPED_VALUES;
+use crate::server::sink::IngestError;
+
+const PROTOCOL: &str = "influx";
+
+fn error(state: &AppState, e: IngestError) -> Response {
+    state.sink.reject(PROTOCOL, &e);
+    let status = status_of(&e);
+    (
+        status,
+        [("X-Influxdb-Error", e.to_string())],
+        Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+/// `POST /write?db=…&precision=…`
+pub(super) async fn write_v1(
+    State(state): State<Arc<AppState>>,
+    args: Args,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write(
+        state,
+        args.get("db").map(String::as_str),
+        args.get("precision").map(String::as_str),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `POST /api/v2/write?org=…&bucket=…&precision=…`
+pub(super) async fn write_v2(
+    State(state): State<Arc<AppState>>,
+    args: Args,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write(
+        state,
+        args.get("bucket").map(String::as_str),
+        args.get("precision").map(String::as_str),
+        headers,
+        body,
+    )
+    .await
+}
+
+async fn write(
+    state: Arc<AppState>,
+    db: Option<&str>,
+    precision: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let precision = match precision.map(str::parse::<Precision>).transpose() {
+        Ok(p) => p.unwrap_or_default(),
+        Err(_) => {
+            let p = precision.unwrap_or_default();
+            return error(
+                &state,
+                IngestError::BadRequest(format!(
+                    "invalid precision {p:?}: expected ns, us, ms, s, m or h"
+                )),
+            );
+        }
+    };
+    let body = match decoded_body(&headers, body, state.sink.limits().max_body_bytes) {
+        Ok(b) => b,
+        Err(e) => return error(&state, e),
+    };
+    let rows = match decode(&body, precision, db) {
+        Ok((rows, skipped)) => {
+            state
+                .sink
+                .metrics()
+                .add(SKIPPED_VALUES, &[PROTOCOL, "string_field"], skipped as u64);
+            rows
+        }
+        Err(e) => return error(&state, e),
+    };
+    match store(&state, PROTOCOL, rows).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let status = status_of(&e);
+            (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
+    }
+}
+
+/// Parses the whole body first: a bad line rejects the request before anything is stored.
+fn decode(
+    body: &[u8],
+    precision: Precision,
+    db: Option<&str>,
+) -> Result<(Vec<(SeriesKey, Sample)>, usize), IngestError> {
+    let now = now_ms();
+    let mut rows = Vec::new();
+    let stats = LineParser::new(precision)
+        .parse(body, |line| {
+            append_samples(line, db, now, &mut rows).map(|_| ())
+        })
+        .map_err(|e| IngestError::BadRequest(e.to_string()))?;
+    Ok((rows, stats.skipped_string_fields))
+}
+
+/// `GET|HEAD /ping`: 204 with the version headers InfluxDB clients look for.
+pub(super) async fn ping() -> Response {
+    let version = concat!("floe-", env!("CARGO_PKG_VERSION"));
+    (
+        StatusCode::NO_CONTENT,
+        [
+            ("X-Influxdb-Version", "1.8.10"),
+            ("X-Influxdb-Build", "OSS"),
+            ("X-Floe-Version", version),
+        ],
+    )
+        .into_response()
+}

@@ -1,0 +1,80 @@
+//! Prometheus remote write 1.0: `POST /api/v1/write` (snappy block + protobuf).
+//!
+//! 204 on success; 400 for anything malformed or refused (senders do not retry 4xx, and
+//! nothing of the request is stored); 503 only for storage trouble, which senders retry.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use floe_storage_format::{Sample, SeriesKey};
+
+use super::{status_of, store};
+use crate::ingest::remote_write::{Limits, decode_write_request};
+use crate::server::AppState;
+use crate::server::metrics::SKIPPED_VALUES;
+use crate::server::sink::IngestError;
+
+const PROTOCOL: &str = "remote_write";
+
+fn error(state: &AppState, e: IngestError) -> Response {
+    state.sink.reject(PROTOCOL, &e);
+    (status_of(&e), format!("{e}\n")).into_response()
+}
+
+fn limits(state: &AppState) -> Limits {
+    let l = state.sink.limits();
+    Limits {
+        max_compressed_bytes: l.max_body_bytes,
+        max_decompressed_bytes: l.max_body_bytes,
+        max_samples_per_request: l.max_samples_per_request,
+        max_labels_per_series: l.max_labels_per_series + 1,
+        max_label_name_len: l.max_label_name_bytes,
+        max_label_value_len: l.max_label_value_bytes,
+        ..Limits::default()
+    }
+}
+
+/// `POST /api/v1/write`
+pub(super) async fn write(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let (series, stats) = match decode_write_request(&body, &limits(&state)) {
+        Ok(d) => d,
+        Err(e) => {
+            let err = if e.is_client_error() {
+                IngestError::BadRequest(e.to_string())
+            } else {
+                IngestError::BadRequest(format!("server: {e}"))
+            };
+            return error(&state, err);
+        }
+    };
+    let m = state.sink.metrics();
+    m.add(
+        SKIPPED_VALUES,
+        &[PROTOCOL, "histogram"],
+        stats.skipped_histograms as u64,
+    );
+    m.add(
+        SKIPPED_VALUES,
+        &[PROTOCOL, "exemplar"],
+        stats.skipped_exemplars as u64,
+    );
+    let mut rows: Vec<(SeriesKey, Sample)> = Vec::with_capacity(stats.samples);
+    for s in &series {
+        let key = match s.to_series_key() {
+            Ok(k) => k,
+            Err(e) => return error(&state, IngestError::BadRequest(e.to_string())),
+        };
+        rows.extend(
+            s.samples
+                .iter()
+                .map(|&(ts, v)| (key.clone(), Sample::new(ts, v, 0))),
+        );
+    }
+    match store(&state, PROTOCOL, rows).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (status_of(&e), format!("{e}\n")).into_response(),
+    }
+}
