@@ -36,7 +36,7 @@ struct Args {
     /// Log filter, e.g. info or floe_node=debug.
     #[arg(long, env = "FLOE_LOG_LEVEL")]
     log_level: Option<String>,
-    /// WAL fsync policy: always, never or interval:<ms>.
+    /// WAL fsync policy: `always`, `never` or `interval:<ms>`.
     #[arg(long, env = "FLOE_FSYNC")]
     fsync: Option<String>,
     /// Time partition length, e.g. 2h.

@@ -192,9 +192,7 @@ impl Default for LineLimits {
 pub struct LineParser {
     precision: Precision,
     limits: LineLimits,
-    tag_hashes: Vec<u64>,
-    field_hashes: Vec<u64>,
-    order: Vec<u32>,
+    scratch: scan::Scratch,
 }
 
 impl LineParser {
@@ -240,9 +238,7 @@ impl LineParser {
             text,
             limits: &self.limits,
             precision: self.precision,
-            tag_hashes: &mut self.tag_hashes,
-            field_hashes: &mut self.field_hashes,
-            order: &mut self.order,
+            scratch: &mut self.scratch,
             strings: 0,
         };
         let mut line = Line::default();

@@ -245,19 +245,28 @@ fn decode_series(
     stats: &mut WriteStats,
     out: &mut Vec<DecodedSeries>,
 ) -> Result<(), RemoteWriteError> {
-    let ts = proto::skim::TimeSeries::decode(msg).map_err(|source| {
-        RemoteWriteError::MalformedSeries {
-            series: index,
-            source,
-        }
-    })?;
-    let samples_after = stats.samples + ts.samples.len();
+    // Count before decoding, so that an oversized series is refused before it is allocated.
+    let (label_count, sample_count) = count_series_fields(index, msg)?;
+    let samples_after = stats.samples + sample_count;
     if samples_after > limits.max_samples_per_request {
         return Err(RemoteWriteError::TooManySamples {
             series: index,
             max: limits.max_samples_per_request,
         });
     }
+    if label_count > limits.max_labels_per_series {
+        return Err(RemoteWriteError::TooManyLabels {
+            series: index,
+            labels: describe_first_labels(msg),
+            count: label_count,
+            max: limits.max_labels_per_series,
+        });
+    }
+    let ts =
+        proto::skim::TimeSeries::decode(msg).map_err(|e| RemoteWriteError::MalformedSeries {
+            series: index,
+            reason: e.to_string(),
+        })?;
     // Same-size element types: both collects reuse the decoded vectors' memory.
     let labels: Vec<(String, String)> = ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
     let checked = validate::check_labels(index, labels, limits)?;
@@ -282,9 +291,56 @@ fn decode_series(
     Ok(())
 }
 
+/// Labels (field 1) and samples (field 2) in a `TimeSeries` message, from its framing alone.
+fn count_series_fields(index: usize, msg: &[u8]) -> Result<(usize, usize), RemoteWriteError> {
+    let mut fields = Fields { bytes: msg, pos: 0 };
+    let (mut labels, mut samples) = (0, 0);
+    loop {
+        match fields.next() {
+            Ok(Some((1, Field::Bytes(_)))) => labels += 1,
+            Ok(Some((2, Field::Bytes(_)))) => samples += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok((labels, samples)),
+            Err(RemoteWriteError::Malformed { offset, reason }) => {
+                return Err(RemoteWriteError::MalformedSeries {
+                    series: index,
+                    reason: format!("byte {offset}: {reason}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The first labels of a `TimeSeries` message as sent, for an error message about a series
+/// too large to decode.
+fn describe_first_labels(msg: &[u8]) -> String {
+    const SHOWN: usize = 16;
+    let mut fields = Fields { bytes: msg, pos: 0 };
+    let mut labels = Vec::new();
+    while let Ok(Some((tag, field))) = fields.next() {
+        if let (1, Field::Bytes(b)) = (tag, field) {
+            if labels.len() == SHOWN {
+                let text = error::describe(
+                    labels
+                        .iter()
+                        .map(|l: &proto::Label| (l.name.as_str(), l.value.as_str())),
+                );
+                return format!("{}, …}}", text.strip_suffix('}').unwrap_or(&text));
+            }
+            labels.push(proto::Label::decode(b).unwrap_or_default());
+        }
+    }
+    error::describe(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+}
+
 /// Encodes series as a remote write body (protobuf `WriteRequest`, snappy block), for tests,
 /// load generators and mirroring. Labels and samples are written as given, unchecked; every
 /// value bit-exact (`-0.0` included).
+///
+/// # Panics
+///
+/// If the encoded request is 4 GiB or more, beyond what one snappy block can hold.
 pub fn encode_write_request(series: &[DecodedSeries]) -> Vec<u8> {
     let req = proto::WriteRequest {
         timeseries: series.iter().map(to_proto).collect(),
@@ -294,10 +350,14 @@ pub fn encode_write_request(series: &[DecodedSeries]) -> Vec<u8> {
 }
 
 /// Compresses bytes as one snappy block, the body format of remote write and remote read.
+///
+/// # Panics
+///
+/// If `bytes` is 4 GiB or more, beyond what one snappy block can hold.
 pub fn compress(bytes: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
         .compress_vec(bytes)
-        .expect("snappy compresses any input shorter than 2^32 - 1 bytes (a request is smaller)")
+        .expect("input within snappy's block limit (documented panic)")
 }
 
 fn to_proto(s: &DecodedSeries) -> proto::TimeSeries {

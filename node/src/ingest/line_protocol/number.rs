@@ -350,7 +350,33 @@ fn fold_digit(
 }
 
 /// Parses a timestamp token and converts it to milliseconds.
+#[inline(always)]
 pub(super) fn timestamp_ms(tok: &[u8], precision: Precision) -> Result<i64, Box<Problem>> {
+    // Up to 19 digits fit a `u64` unchecked; one sign check then makes it an `i64`.
+    let (neg, digits) = match tok.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, tok),
+    };
+    if !digits.is_empty() && digits.len() <= 19 {
+        let mut v: u64 = 0;
+        let mut ok = true;
+        for &c in digits {
+            let d = c.wrapping_sub(b'0');
+            ok &= d <= 9;
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        }
+        if ok && v <= i64::MAX as u64 {
+            let raw = if neg { -(v as i64) } else { v as i64 };
+            if let Some(ms) = precision.to_millis(raw) {
+                return Ok(ms);
+            }
+        }
+    }
+    timestamp_ms_slow(tok, precision)
+}
+
+#[inline(never)]
+fn timestamp_ms_slow(tok: &[u8], precision: Precision) -> Result<i64, Box<Problem>> {
     let raw = signed_checked(tok).map_err(|overflow| {
         Box::new(if overflow {
             Problem::TimestampOutOfRange {
@@ -453,6 +479,48 @@ mod tests {
                     assert_eq!(a.to_bits(), b.to_bits(), "{tok:?}")
                 }
                 _ => assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&tok)),
+            }
+        }
+    }
+
+    #[test]
+    fn inline_timestamps_agree_with_the_checked_parser() {
+        let mut x: u64 = 0x1319_8a2e_0370_7344;
+        let alphabet = b"0123456789-9";
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 21) as usize;
+            let tok: Vec<u8> = (0..len)
+                .map(|k| alphabet[((x >> (3 * k % 60)) % 12) as usize])
+                .collect();
+            for p in [Precision::Nanoseconds, Precision::Seconds, Precision::Hours] {
+                assert_eq!(
+                    timestamp_ms(&tok, p),
+                    timestamp_ms_slow(&tok, p),
+                    "{:?}",
+                    String::from_utf8_lossy(&tok)
+                );
+            }
+        }
+        for t in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "-0",
+        ] {
+            for p in [
+                Precision::Nanoseconds,
+                Precision::Milliseconds,
+                Precision::Seconds,
+            ] {
+                assert_eq!(
+                    timestamp_ms(t.as_bytes(), p),
+                    timestamp_ms_slow(t.as_bytes(), p),
+                    "{t}"
+                );
             }
         }
     }

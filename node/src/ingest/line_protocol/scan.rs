@@ -194,13 +194,25 @@ pub(super) struct Scanner<'a, 's> {
     pub(super) text: &'a str,
     pub(super) limits: &'s LineLimits,
     pub(super) precision: Precision,
-    /// Reusable scratch for duplicate detection: the key hashes of the current line's tags
-    /// and fields, and a permutation for sorting long lists.
-    pub(super) tag_hashes: &'s mut Vec<u64>,
-    pub(super) field_hashes: &'s mut Vec<u64>,
-    pub(super) order: &'s mut Vec<u32>,
+    /// Reusable buffers for duplicate detection.
+    pub(super) scratch: &'s mut Scratch,
     /// String fields in the current line (after [`Self::dedup_fields`]).
     pub(super) strings: usize,
+}
+
+/// Buffers kept across lines and requests (plain numbers: no borrow of any body).
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    /// [`key_hash`]es of the current line's tag keys and field keys, in order.
+    tag_hashes: Vec<u64>,
+    field_hashes: Vec<u64>,
+    /// A tag-hash and a field-hash sequence already seen to be pairwise distinct. A line whose
+    /// sequence equals one of them has no duplicate keys, which spares the pairwise check on
+    /// the common stream of lines shaped alike.
+    distinct_tag_hashes: Vec<u64>,
+    distinct_field_hashes: Vec<u64>,
+    /// A permutation for sorting long key lists.
+    order: Vec<u32>,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -268,8 +280,8 @@ impl<'a> Scanner<'a, '_> {
         line: &mut Line<'a>,
     ) -> Result<(usize, usize), Fail> {
         let b = self.body;
-        self.tag_hashes.clear();
-        self.field_hashes.clear();
+        self.scratch.tag_hashes.clear();
+        self.scratch.field_hashes.clear();
         self.strings = 0;
         // Measurement.
         let (m_end, m_esc) = scan_token(b, start, MEASUREMENT_STOP, MEASUREMENT_ESCAPES);
@@ -343,12 +355,12 @@ impl<'a> Scanner<'a, '_> {
             ) {
                 (Some(k), Some(v)) => {
                     push_with(&mut line.tags, || (Cow::Borrowed(k), Cow::Borrowed(v)));
-                    self.tag_hashes.push(hash_at(b, i, k_end));
+                    self.scratch.tag_hashes.push(hash_at(b, i, k_end));
                 }
                 _ => {
                     let key = self.text(i, k_end, k_esc, KEY_ESCAPES)?;
                     let value = self.text(v_start, v_end, v_esc, KEY_ESCAPES)?;
-                    self.tag_hashes.push(key_hash(key.as_bytes()));
+                    self.scratch.tag_hashes.push(key_hash(key.as_bytes()));
                     line.tags.push((key, value));
                 }
             }
@@ -392,7 +404,7 @@ impl<'a> Scanner<'a, '_> {
                     let (value, end, nl) = self.string(v_start)?;
                     newlines += nl;
                     self.strings += 1;
-                    self.field_hashes.push(key_hash(key.as_bytes()));
+                    self.scratch.field_hashes.push(key_hash(key.as_bytes()));
                     line.fields.push((key, value));
                     end
                 }
@@ -406,11 +418,11 @@ impl<'a> Scanner<'a, '_> {
                     match self.fast_text(i, k_end, k_esc) {
                         Some(k) => {
                             push_with(&mut line.fields, || (Cow::Borrowed(k), num.into()));
-                            self.field_hashes.push(hash_at(b, i, k_end));
+                            self.scratch.field_hashes.push(hash_at(b, i, k_end));
                         }
                         None => {
                             let key = self.text(i, k_end, k_esc, KEY_ESCAPES)?;
-                            self.field_hashes.push(key_hash(key.as_bytes()));
+                            self.scratch.field_hashes.push(key_hash(key.as_bytes()));
                             line.fields.push((key, num.into()));
                         }
                     }
@@ -505,16 +517,23 @@ impl<'a> Scanner<'a, '_> {
     /// Fails on a tag key given twice (InfluxDB: "duplicate tags"), pointing at the second
     /// occurrence when it was not unescaped, else at the end of the tag set.
     fn check_duplicate_tags(&mut self, line: &Line<'a>, tags_end: usize) -> Result<(), Fail> {
+        let sc = &mut *self.scratch;
+        if sc.tag_hashes.len() < 2 || sc.tag_hashes == sc.distinct_tag_hashes {
+            return Ok(());
+        }
         let tags = &line.tags;
         let mut dup = None;
-        find_duplicates(
+        let distinct = find_duplicates(
             |i| tags[i].0.as_bytes(),
-            self.tag_hashes,
-            self.order,
+            &sc.tag_hashes,
+            &mut sc.order,
             |_, later| {
                 dup.get_or_insert(later);
             },
         );
+        if distinct {
+            sc.distinct_tag_hashes.clone_from(&sc.tag_hashes);
+        }
         let Some(i) = dup else { return Ok(()) };
         let key = &tags[i].0;
         let at = match key {
@@ -538,22 +557,27 @@ impl<'a> Scanner<'a, '_> {
     /// Keeps only the last of fields with the same key (InfluxDB: the later value wins).
     #[inline(always)]
     pub(super) fn dedup_fields(&mut self, line: &mut Line<'a>) {
-        if self.field_hashes.len() > 1 {
+        let sc = &*self.scratch;
+        if sc.field_hashes.len() > 1 && sc.field_hashes != sc.distinct_field_hashes {
             self.dedup_fields_slow(line);
         }
     }
 
     fn dedup_fields_slow(&mut self, line: &mut Line<'a>) {
+        let sc = &mut *self.scratch;
         let fields = &line.fields;
         let mut dropped: Option<Vec<bool>> = None;
-        find_duplicates(
+        let distinct = find_duplicates(
             |i| fields[i].0.as_bytes(),
-            self.field_hashes,
-            self.order,
+            &sc.field_hashes,
+            &mut sc.order,
             |earlier, _| {
                 dropped.get_or_insert_with(|| vec![false; fields.len()])[earlier] = true;
             },
         );
+        if distinct {
+            sc.distinct_field_hashes.clone_from(&sc.field_hashes);
+        }
         if let Some(dropped) = dropped {
             let mut k = 0;
             line.fields.retain(|_| {
@@ -609,27 +633,32 @@ fn mix(a: u64, z: u64, len: usize) -> u64 {
 }
 
 /// Calls `dup(earlier, later)` for pairs of equal keys (every earlier occurrence of a key is
-/// reported at least once), given their [`key_hash`]es. Pairwise on hashes for short lists,
-/// by sorting for long ones, so a hostile line cannot make it quadratic.
+/// reported at least once), given their [`key_hash`]es, and returns whether the hashes are
+/// pairwise distinct. Pairwise on hashes for short lists, by sorting for long ones, so a
+/// hostile line cannot make it quadratic.
 fn find_duplicates<'k>(
     key: impl Fn(usize) -> &'k [u8],
     hashes: &[u64],
     order: &mut Vec<u32>,
     mut dup: impl FnMut(usize, usize),
-) {
+) -> bool {
     let n = hashes.len();
+    let mut distinct = true;
     if n < 2 {
-        return;
+        return distinct;
     }
     if n <= 16 {
         for (i, &h) in hashes.iter().enumerate().skip(1) {
             for (j, &earlier) in hashes[..i].iter().enumerate() {
-                if earlier == h && key(j) == key(i) {
-                    dup(j, i);
+                if earlier == h {
+                    distinct = false;
+                    if key(j) == key(i) {
+                        dup(j, i);
+                    }
                 }
             }
         }
-        return;
+        return distinct;
     }
     order.clear();
     order.extend(0..n as u32);
@@ -642,10 +671,14 @@ fn find_duplicates<'k>(
     });
     for w in order.windows(2) {
         let (x, y) = (w[0] as usize, w[1] as usize);
-        if hashes[x] == hashes[y] && key(x) == key(y) {
-            dup(x, y);
+        if hashes[x] == hashes[y] {
+            distinct = false;
+            if key(x) == key(y) {
+                dup(x, y);
+            }
         }
     }
+    distinct
 }
 
 /// `v.push(make())`, with the element built after the vector has room, straight into its

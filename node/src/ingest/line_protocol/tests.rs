@@ -239,3 +239,33 @@ fn string_search_agrees_with_a_byte_loop() {
         }
     }
 }
+
+#[test]
+fn lines_shaped_alike_still_get_their_duplicates_checked() {
+    // The first lines teach the parser a distinct key sequence; the later ones must still be
+    // checked on their own keys.
+    let mut p = LineParser::new(Precision::Nanoseconds);
+    let body = "m,a=1,b=2 x=1,y=2\nm,a=3,b=4 x=3,y=4\nm,a=5,b=6 x=5,x=6\nm,a=7,a=8 x=7,y=8\n";
+    let mut seen = Vec::new();
+    let e = p
+        .parse(body.as_bytes(), |l| {
+            seen.push(l.fields.len());
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(seen, [2, 2, 1]);
+    assert!(
+        matches!(
+            e,
+            LineError::Parse {
+                line: 4,
+                problem: Problem::DuplicateTag { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // And across requests with the same parser.
+    let e = p.parse(b"m,a=7,a=8 x=7,y=8", |_| Ok(())).unwrap_err();
+    assert_eq!(e.line(), Some(1));
+}

@@ -47,12 +47,12 @@ pub enum RemoteWriteError {
         reason: String,
     },
     /// One `TimeSeries` message is malformed (bad framing, a string that is not UTF-8, ...).
-    #[error("series {series}: malformed TimeSeries: {source}")]
+    #[error("series {series}: malformed TimeSeries: {reason}")]
     MalformedSeries {
         /// Index of the series in the request.
         series: usize,
-        /// The protobuf decoder's error.
-        source: prost::DecodeError,
+        /// What the protobuf decoder found.
+        reason: String,
     },
     /// One `MetricMetadata` message is malformed.
     #[error("metadata {index}: malformed MetricMetadata: {source}")]

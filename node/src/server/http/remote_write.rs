@@ -41,14 +41,8 @@ fn limits(state: &AppState) -> Limits {
 pub(super) async fn write(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let (series, stats) = match decode_write_request(&body, &limits(&state)) {
         Ok(d) => d,
-        Err(e) => {
-            let err = if e.is_client_error() {
-                IngestError::BadRequest(e.to_string())
-            } else {
-                IngestError::BadRequest(format!("server: {e}"))
-            };
-            return error(&state, err);
-        }
+        // Every decode error is the sender's (400: not retried, nothing stored).
+        Err(e) => return error(&state, IngestError::BadRequest(e.to_string())),
     };
     let m = state.sink.metrics();
     m.add(
