@@ -208,7 +208,7 @@ impl Engine {
             for &(r, s) in items {
                 let id = index
                     .try_id(r)
-                    .ok_or(EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+                    .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
                 batch.push(id, s);
             }
         }

@@ -22,7 +22,7 @@ impl Engine {
         let inner = &self.inner;
         let id = read_lock(&inner.index)
             .try_id(r)
-            .ok_or(EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+            .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
         let state = read_lock(&inner.state).clone();
         read_series(inner, &state, r, id, start, end)
     }
@@ -67,7 +67,7 @@ impl Engine {
         }
         let id = read_lock(&inner.index)
             .try_id(r)
-            .ok_or(EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+            .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
         let state = read_lock(&inner.state).clone();
         let start = start.div_euclid(resolution_ms) * resolution_ms;
         let raw_floor = state
