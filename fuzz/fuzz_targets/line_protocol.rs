@@ -1,7 +1,8 @@
 //! InfluxDB line protocol: any body either parses or fails with an error naming a line, and
-//! every point it yields is well formed and maps onto series without panicking.
+//! every point it yields is well formed and maps onto series without panicking, the same way
+//! through `append_samples` and `SeriesMapper`.
 #![no_main]
-use floe_node::ingest::line_protocol::{LineParser, Precision, append_samples};
+use floe_node::ingest::line_protocol::{LineParser, Precision, SeriesMapper, append_samples};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         None => (Precision::Nanoseconds, data),
     };
     let mut samples = Vec::new();
+    let mut mapper = SeriesMapper::new(Some("fuzz"), 0);
     let mut points = 0;
     let res = LineParser::new(precision).parse(body, |line| {
         points += 1;
@@ -35,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
                 .iter()
                 .all(|(k, v)| !k.is_empty() && v.as_f64().is_none_or(f64::is_finite))
         );
-        let _ = append_samples(line, Some("fuzz"), 0, &mut samples);
+        // The two mappings agree: same success, same number of samples.
+        let a = append_samples(line, Some("fuzz"), 0, &mut samples);
+        let b = mapper.add(line);
+        assert_eq!(a.as_ref().ok(), b.as_ref().ok());
         Ok(())
     });
     match res {

@@ -9,8 +9,8 @@
 //! whose names borrow from the body (they are copied only when they hold escapes), then
 //! returns [`Stats`]; it stops at the first bad line with a [`LineError`] that names the line
 //! and column in InfluxDB's wording. The rules, limits and the mapping onto Floe series
-//! ([`metric_name`], [`series_key`], [`append_samples`]) are described in
-//! `docs/protocol-line.md`.
+//! ([`metric_name`], [`series_key`], [`append_samples`], and [`SeriesMapper`], which builds
+//! each distinct series once per request) are described in `docs/protocol-line.md`.
 //!
 //! **Whole-request semantics.** A request is stored entirely or not at all: the caller only
 //! collects during `parse` and stores what it collected after `parse` returns `Ok`. On `Err`
@@ -28,7 +28,9 @@ mod number;
 mod scan;
 
 pub use error::{LineError, Problem};
-pub use mapping::{DB_LABEL, MEASUREMENT_FIELD_SEPARATOR, append_samples, metric_name, series_key};
+pub use mapping::{
+    DB_LABEL, MEASUREMENT_FIELD_SEPARATOR, SeriesMapper, append_samples, metric_name, series_key,
+};
 
 /// Longest excerpt of a bad line quoted in an error, in bytes.
 const MAX_EXCERPT: usize = 256;
