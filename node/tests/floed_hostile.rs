@@ -14,13 +14,16 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().expect("gzip")
 }
 
+/// `(method, path, headers, body)`.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>);
+
 #[test]
 fn hostile_bodies_are_refused_with_a_message_and_store_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let floed = Floed::start(&data, &["--max-body-bytes", "1048576"]);
     let http = floed.http;
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "POST",
             "/write?db=x",
