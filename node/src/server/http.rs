@@ -85,6 +85,19 @@ pub(super) fn decoded_body(
     Ok(out)
 }
 
+/// Stores a request's series and indexed samples on a blocking thread.
+pub(super) async fn store_parts(
+    state: &Arc<AppState>,
+    protocol: &'static str,
+    keys: Vec<SeriesKey>,
+    samples: Vec<(u32, Sample)>,
+) -> Result<usize, IngestError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || state.sink.write_parts(protocol, &keys, &samples))
+        .await
+        .map_err(|e| IngestError::BadRequest(format!("ingest task failed: {e}")))?
+}
+
 /// Stores rows on a blocking thread (the engine may wait for an fsync).
 pub(super) async fn store(
     state: &Arc<AppState>,

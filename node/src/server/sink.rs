@@ -93,7 +93,29 @@ impl Sink {
         protocol: &str,
         rows: &[(SeriesKey, Sample)],
     ) -> Result<usize, IngestError> {
-        let res = self.write_inner(rows);
+        let mut unique: HashMap<SeriesId, u32> = HashMap::new();
+        let mut keys: Vec<SeriesKey> = Vec::new();
+        let mut samples = Vec::with_capacity(rows.len());
+        for (key, s) in rows {
+            let next = keys.len() as u32;
+            let slot = *unique.entry(key.id()).or_insert(next);
+            if slot == next {
+                keys.push(key.clone());
+            }
+            samples.push((slot, *s));
+        }
+        self.write_parts(protocol, &keys, &samples)
+    }
+
+    /// Stores one request given as its series and samples that index into them (what the
+    /// decoders produce without cloning a key per sample): all of it, or nothing.
+    pub fn write_parts(
+        &self,
+        protocol: &str,
+        keys: &[SeriesKey],
+        samples: &[(u32, Sample)],
+    ) -> Result<usize, IngestError> {
+        let res = self.write_inner(keys, samples);
         match &res {
             Ok(n) => self.metrics.add(INGESTED, &[protocol], *n as u64),
             Err(e) => {
@@ -106,34 +128,31 @@ impl Sink {
         res
     }
 
-    fn write_inner(&self, rows: &[(SeriesKey, Sample)]) -> Result<usize, IngestError> {
+    fn write_inner(
+        &self,
+        keys: &[SeriesKey],
+        samples: &[(u32, Sample)],
+    ) -> Result<usize, IngestError> {
         let l = &self.limits;
-        if rows.len() > l.max_samples_per_request {
+        if samples.len() > l.max_samples_per_request {
             return Err(IngestError::Limit {
                 limit: "max_samples_per_request",
-                detail: format!("{} samples", rows.len()),
+                detail: format!("{} samples", samples.len()),
                 max: l.max_samples_per_request,
             });
         }
-        let mut unique: HashMap<SeriesId, usize> = HashMap::new();
-        let mut keys: Vec<SeriesKey> = Vec::new();
-        let mut slots = Vec::with_capacity(rows.len());
-        for (key, _) in rows {
-            let next = keys.len();
-            let slot = *unique.entry(key.id()).or_insert(next);
-            if slot == next {
-                self.check_key(key)?;
-                keys.push(key.clone());
-            }
-            slots.push(slot);
+        for key in keys {
+            self.check_key(key)?;
         }
-        self.check_series_limit(&keys)?;
-        let refs: Vec<SeriesRef> = self.engine.resolve(&keys)?;
-        let items: Vec<(SeriesRef, Sample)> = slots
-            .iter()
-            .zip(rows)
-            .map(|(&slot, (_, s))| (refs[slot], *s))
-            .collect();
+        self.check_series_limit(keys)?;
+        let refs: Vec<SeriesRef> = self.engine.resolve(keys)?;
+        let mut items: Vec<(SeriesRef, Sample)> = Vec::with_capacity(samples.len());
+        for &(slot, s) in samples {
+            let r = refs.get(slot as usize).ok_or_else(|| {
+                IngestError::BadRequest(format!("sample refers to series {slot} of {}", keys.len()))
+            })?;
+            items.push((*r, s));
+        }
         self.engine.append(&items)?;
         Ok(items.len())
     }

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use floe_storage_format::{Sample, SeriesKey};
 
-use super::{Args, decoded_body, now_ms, status_of, store};
-use crate::ingest::line_protocol::{LineParser, Precision, append_samples};
+use super::{Args, decoded_body, now_ms, status_of, store_parts};
+use crate::ingest::line_protocol::{LineParser, Precision, SeriesMapper};
 use crate::server::AppState;
 use crate::server::metrics::SKIPPED_VALUES;
 use crate::server::sink::IngestError;
@@ -89,17 +89,17 @@ async fn write(
         Ok(b) => b,
         Err(e) => return error(&state, e),
     };
-    let rows = match decode(&body, precision, db) {
-        Ok((rows, skipped)) => {
+    let (keys, samples) = match decode(&body, precision, db) {
+        Ok((parts, skipped)) => {
             state
                 .sink
                 .metrics()
                 .add(SKIPPED_VALUES, &[PROTOCOL, "string_field"], skipped as u64);
-            rows
+            parts
         }
         Err(e) => return error(&state, e),
     };
-    match store(&state, PROTOCOL, rows).await {
+    match store_parts(&state, PROTOCOL, keys, samples).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             let status = status_of(&e);
@@ -108,20 +108,21 @@ async fn write(
     }
 }
 
+/// The distinct series of a request and its samples indexing into them.
+type Parts = (Vec<SeriesKey>, Vec<(u32, Sample)>);
+
 /// Parses the whole body first: a bad line rejects the request before anything is stored.
+/// Each distinct series key is built once per request (`SeriesMapper`).
 fn decode(
     body: &[u8],
     precision: Precision,
     db: Option<&str>,
-) -> Result<(Vec<(SeriesKey, Sample)>, usize), IngestError> {
-    let now = now_ms();
-    let mut rows = Vec::new();
+) -> Result<(Parts, usize), IngestError> {
+    let mut mapper = SeriesMapper::new(db, now_ms());
     let stats = LineParser::new(precision)
-        .parse(body, |line| {
-            append_samples(line, db, now, &mut rows).map(|_| ())
-        })
+        .parse(body, |line| mapper.add(line).map(|_| ()))
         .map_err(|e| IngestError::BadRequest(e.to_string()))?;
-    Ok((rows, stats.skipped_string_fields))
+    Ok((mapper.into_parts(), stats.skipped_string_fields))
 }
 
 /// `GET|HEAD /ping`: 204 with the version headers InfluxDB clients look for.

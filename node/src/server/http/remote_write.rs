@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use floe_storage_format::{Sample, SeriesKey};
 
-use super::{status_of, store};
+use super::{status_of, store_parts};
 use crate::ingest::remote_write::{Limits, decode_write_request};
 use crate::server::AppState;
 use crate::server::metrics::SKIPPED_VALUES;
@@ -55,19 +55,22 @@ pub(super) async fn write(State(state): State<Arc<AppState>>, body: Bytes) -> Re
         &[PROTOCOL, "exemplar"],
         stats.skipped_exemplars as u64,
     );
-    let mut rows: Vec<(SeriesKey, Sample)> = Vec::with_capacity(stats.samples);
+    let mut keys: Vec<SeriesKey> = Vec::with_capacity(series.len());
+    let mut samples: Vec<(u32, Sample)> = Vec::with_capacity(stats.samples);
     for s in &series {
         let key = match s.to_series_key() {
             Ok(k) => k,
             Err(e) => return error(&state, IngestError::BadRequest(e.to_string())),
         };
-        rows.extend(
+        let slot = keys.len() as u32;
+        keys.push(key);
+        samples.extend(
             s.samples
                 .iter()
-                .map(|&(ts, v)| (key.clone(), Sample::new(ts, v, 0))),
+                .map(|&(ts, v)| (slot, Sample::new(ts, v, 0))),
         );
     }
-    match store(&state, PROTOCOL, rows).await {
+    match store_parts(&state, PROTOCOL, keys, samples).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (status_of(&e), format!("{e}\n")).into_response(),
     }
