@@ -119,10 +119,10 @@ impl Conn {
                     .unwrap_or(0);
             } else if l.is_empty() {
                 break;
-            } else if let Some((n, v)) = l.split_once(':') {
-                if n.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
+            } else if let Some((n, v)) = l.split_once(':')
+                && n.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0u8; len];
