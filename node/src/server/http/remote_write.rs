@@ -33,6 +33,9 @@ fn limits(state: &AppState) -> Limits {
         max_labels_per_series: l.max_labels_per_series + 1,
         max_label_name_len: l.max_label_name_bytes,
         max_label_value_len: l.max_label_value_bytes,
+        // Floe's series names are any UTF-8 (Graphite's dotted paths live beside Prometheus
+        // names), and Prometheus 3 sends UTF-8 names: accept them as VictoriaMetrics does.
+        allow_utf8_names: true,
         ..Limits::default()
     }
 }
