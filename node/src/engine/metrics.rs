@@ -37,6 +37,8 @@ metrics! {
     wal_bytes_total: "counter";
     /// WAL fsyncs.
     wal_fsyncs_total: "counter";
+    /// Microseconds spent in WAL writes and fsyncs of group commits and interval syncs.
+    wal_sync_us_total: "counter";
     /// WAL segments found with a torn tail at replay (a crash mid-write).
     wal_torn_tails_total: "counter";
     /// WAL records found corrupt at replay (replay of that segment stopped there).

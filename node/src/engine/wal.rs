@@ -172,7 +172,12 @@ impl Wal {
             let upto = st.appended;
             let file = st.file.clone();
             drop(st);
+            let started = std::time::Instant::now();
             let res = (&*file).write_all(&buf).and_then(|()| file.sync_data());
+            EngineMetrics::add(
+                &self.metrics.wal_sync_us_total,
+                started.elapsed().as_micros() as u64,
+            );
             st = self.lock();
             st.syncing = false;
             match res {
@@ -210,7 +215,13 @@ impl Wal {
         st.dirty = false;
         let file = st.file.clone();
         drop(st);
-        if let Err(e) = file.sync_data() {
+        let started = std::time::Instant::now();
+        let synced = file.sync_data();
+        EngineMetrics::add(
+            &self.metrics.wal_sync_us_total,
+            started.elapsed().as_micros() as u64,
+        );
+        if let Err(e) = synced {
             let mut st = self.lock();
             return Err(self.fail(&mut st, "fsync WAL", e));
         }
