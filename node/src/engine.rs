@@ -49,6 +49,12 @@ pub use self::recover::RecoveryReport;
 use self::wal::Wal;
 use crate::index::{LabelIndex, Matcher, SeriesRef};
 
+/// The earliest timestamp the engine stores (ms): far enough from `i64::MIN` that partition and
+/// day arithmetic never overflows (about 146 million years before 1970).
+pub const MIN_TIMESTAMP_MS: i64 = -(1 << 62);
+/// The latest timestamp the engine stores (ms).
+pub const MAX_TIMESTAMP_MS: i64 = 1 << 62;
+
 /// What readers see: the head taking writes, a head being flushed, and the live blocks.
 #[derive(Debug, Clone)]
 struct ReadState {
@@ -200,6 +206,12 @@ impl Engine {
         inner.check_open()?;
         if items.is_empty() {
             return Ok(());
+        }
+        if let Some(&(_, s)) = items
+            .iter()
+            .find(|(_, s)| !(MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&s.ts))
+        {
+            return Err(EngineError::TimestampOutOfRange { ts: s.ts });
         }
         let _gate = read_lock(&inner.gate);
         let mut batch = SampleBatch::new();

@@ -372,3 +372,79 @@ fn concurrent_writers_with_fsync_always_lose_nothing() {
         digest_of(&rows)
     );
 }
+
+#[test]
+fn a_block_missing_after_an_interrupted_quarantine_does_not_stop_recovery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(dir.path(), &clock);
+    load(&engine, 2, T0, T0 + H);
+    engine.flush().expect("flush");
+    drop(engine);
+    // As if a start had moved the block aside and died before rewriting the manifest.
+    let block = std::fs::read_dir(dir.path().join("blocks"))
+        .expect("ls")
+        .next()
+        .expect("a block")
+        .expect("entry")
+        .path();
+    std::fs::rename(&block, dir.path().join("quarantine").join("moved.blk")).expect("move");
+    let (engine, report) =
+        Engine::open(config(dir.path()), clock.clone()).expect("recovery goes on");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(
+        engine
+            .metrics()
+            .repair_marks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(engine);
+    Engine::open(config(dir.path()), clock).expect("and again");
+}
+
+#[test]
+fn timestamps_outside_the_storable_range_are_refused_and_wide_reads_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(dir.path(), &clock);
+    let k = key(0, "cpu");
+    let err = engine
+        .write(&[(k.clone(), Sample::new(i64::MAX - 5, 1.0, 0))])
+        .expect_err("too late");
+    assert!(
+        err.to_string().contains("out of the storable range"),
+        "{err}"
+    );
+    engine
+        .write(&[(k.clone(), Sample::new(T0, 1.0, 0))])
+        .expect("write");
+    let r = engine.resolve(&[k]).expect("resolve")[0];
+    assert_eq!(engine.read(r, i64::MIN, i64::MAX).expect("read").len(), 1);
+    assert_eq!(
+        engine
+            .read_rollup(r, 60_000, i64::MIN, i64::MAX)
+            .expect("rollup")
+            .len(),
+        1
+    );
+    engine.flush().expect("flush");
+    // A late sample older than every block is still rolled up from the head.
+    engine
+        .write(&[(key(0, "cpu"), Sample::new(T0 - 3 * H, 2.0, 0))])
+        .expect("late write");
+    assert_eq!(
+        engine
+            .read_rollup(r, H, T0 - 4 * H, T0 + H)
+            .expect("rollup")
+            .len(),
+        2
+    );
+    assert!(
+        engine
+            .partition_digests(i64::MAX - H, i64::MAX)
+            .expect("digests")
+            .iter()
+            .all(|(_, d)| *d == floe_storage_format::Digest::EMPTY)
+    );
+}

@@ -92,6 +92,15 @@ pub(crate) fn open_live_blocks(
                 EngineMetrics::add(&metrics.blocks_quarantined_total, 1);
                 changed = true;
             }
+            Err(e) if !block_path(dir, &entry).exists() => {
+                // Quarantined by an earlier start that died before rewriting the manifest.
+                tracing::error!(block = %entry.file_name(), error = %e, "block named by the manifest is missing; partition marked for repair");
+                report.quarantined.push(entry.file_name());
+                manifest
+                    .repairs
+                    .push(mark(&entry, None, format!("block file missing: {e}")));
+                changed = true;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -132,6 +141,7 @@ pub(crate) fn salvage(inner: &Inner, file_id: u64) -> Result<(), EngineError> {
         next.blocks.push(r.entry.clone());
     }
     next.generation += 1;
+    m.manifest.next_file_id = next.next_file_id;
     next.write_atomic(dir)?;
     m.manifest = next;
     {

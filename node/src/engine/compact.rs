@@ -40,6 +40,8 @@ pub struct CompactReport {
     pub rollup_blocks: usize,
     /// Blocks deleted by retention.
     pub expired: usize,
+    /// Spans that could not be merged this round (logged; their blocks stay live).
+    pub failed_spans: usize,
 }
 
 /// One unit of work: merge `inputs` into one raw block covering `[start, end)`.
@@ -71,11 +73,17 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactReport, EngineError> {
                 report.rollup_blocks += rollups;
             }
             Err(SpanError::Corrupt(file_id)) => {
+                // The plan is stale once the lock is let go: salvage, and plan again next round.
                 drop(m);
                 salvage(inner, file_id)?;
-                m = lock(&inner.maintenance);
+                break;
             }
-            Err(SpanError::Engine(e)) => return Err(e),
+            Err(SpanError::Engine(e)) => {
+                // One span that cannot be merged (e.g. a series too dense for one chunk) must
+                // not hold up every other span: log it and go on.
+                tracing::error!(start = span.start, end = span.end, error = %e, "span not compacted; its blocks stay live");
+                report.failed_spans += 1;
+            }
         }
     }
     if report.spans_merged > 0 {
@@ -319,6 +327,8 @@ fn merge_span(
     next.blocks.retain(|b| !removed_ids.contains(&b.file_id));
     next.blocks.extend(added.iter().map(|b| b.entry.clone()));
     next.generation += 1;
+    // Ids handed out stay used even if the write fails after its rename took effect.
+    m.manifest.next_file_id = next.next_file_id;
     next.write_atomic(&inner.config.dir)?;
     m.manifest = next;
     publish(inner, &removed_ids, added);

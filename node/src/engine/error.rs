@@ -61,6 +61,14 @@ pub enum EngineError {
         /// What was wrong.
         reason: String,
     },
+    /// A sample's timestamp is outside what the engine stores
+    /// ([`crate::engine::MIN_TIMESTAMP_MS`] to [`crate::engine::MAX_TIMESTAMP_MS`]); nothing of
+    /// the call was stored.
+    #[error("timestamp {ts} ms is out of the storable range (±2^62 ms)")]
+    TimestampOutOfRange {
+        /// The offending timestamp.
+        ts: i64,
+    },
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,

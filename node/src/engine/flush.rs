@@ -85,6 +85,8 @@ pub(crate) fn flush(inner: &Inner) -> Result<FlushReport, EngineError> {
     read_lock(&inner.index).checkpoint(&inner.config.dir.join(INDEX_FILE))?;
     next.wal_replay_from = segment;
     next.generation += 1;
+    // Ids handed out stay used even if the write fails after its rename took effect.
+    m.manifest.next_file_id = next.next_file_id;
     next.write_atomic(&inner.config.dir)?;
     m.manifest = next;
     m.last_flush_ms = inner.clock.now_ms();

@@ -8,7 +8,7 @@ use floe_storage_format::{Columns, Digest, Sample, SeriesId, normalize};
 
 use super::blocks::{LiveBlock, salvage};
 use super::error::EngineError;
-use super::{Engine, Inner, ReadState, read_lock};
+use super::{Engine, Inner, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, ReadState, read_lock};
 use crate::index::SeriesRef;
 
 impl Engine {
@@ -69,6 +69,8 @@ impl Engine {
             .try_id(r)
             .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
         let state = read_lock(&inner.state).clone();
+        // Nothing is stored outside this range; clamping keeps the bucket arithmetic in range.
+        let (start, end) = (start.max(MIN_TIMESTAMP_MS), end.min(MAX_TIMESTAMP_MS));
         let start = start.div_euclid(resolution_ms) * resolution_ms;
         let raw_floor = state
             .blocks
@@ -90,20 +92,24 @@ impl Engine {
                 &mut out,
             )?;
         }
-        // With no raw block left, the heads are the only raw data.
-        let raw_start = if raw_floor == i64::MAX {
-            start
-        } else {
-            start.max(raw_floor)
-        };
-        let bucket_end = end.div_euclid(resolution_ms) * resolution_ms + resolution_ms - 1;
-        let samples = read_series(inner, &state, r, id, raw_start, bucket_end)?;
+        // Raw samples over the whole range: below the oldest raw block only the heads can still
+        // hold any (late data), and they are exact, so their buckets replace the stored rows.
+        let bucket_end = end
+            .div_euclid(resolution_ms)
+            .saturating_mul(resolution_ms)
+            .saturating_add(resolution_ms - 1);
+        let samples = read_series(inner, &state, r, id, start, bucket_end)?;
         let ts: Vec<i64> = samples.iter().map(|s| s.ts).collect();
         let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
         let mut from_raw = RollupColumns::new(resolution_ms);
         rollup(&ts, &values, resolution_ms, &mut from_raw)?;
+        let raw_buckets: std::collections::HashSet<i64> = from_raw.ts.iter().copied().collect();
+        let mut stored = RollupColumns::new(resolution_ms);
+        for row in out.rows().filter(|row| !raw_buckets.contains(&row.ts)) {
+            stored.push(row);
+        }
         let mut merged = RollupColumns::new(resolution_ms);
-        merge_rollups(&out, &from_raw, &mut merged)?;
+        merge_rollups(&stored, &from_raw, &mut merged)?;
         Ok(merged)
     }
 
@@ -114,6 +120,7 @@ impl Engine {
         end: i64,
     ) -> Result<Vec<(i64, Digest)>, EngineError> {
         let len = self.inner.config.partition_ms;
+        let (start, end) = (start.max(MIN_TIMESTAMP_MS), end.min(MAX_TIMESTAMP_MS));
         let mut out = Vec::new();
         let mut p = self.inner.config.partition_of(start);
         while p <= end {

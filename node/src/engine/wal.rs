@@ -83,10 +83,16 @@ fn create_segment(dir: &Path, id: u64) -> Result<File, EngineError> {
         .append(true)
         .open(&path)
         .map_err(|e| io_err("create WAL segment", &path, e))?;
-    file.write_all(&SegmentHeader { segment_id: id }.encode())
+    let written = file
+        .write_all(&SegmentHeader { segment_id: id }.encode())
         .and_then(|()| file.sync_data())
-        .map_err(|e| io_err("write WAL segment header", &path, e))?;
-    floe_storage_format::block::sync_dir(dir).map_err(EngineError::Format)?;
+        .map_err(|e| io_err("write WAL segment header", &path, e))
+        .and_then(|()| floe_storage_format::block::sync_dir(dir).map_err(EngineError::Format));
+    if let Err(e) = written {
+        // A half-made segment would make every later roll fail on "already exists".
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(file)
 }
 

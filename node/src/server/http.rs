@@ -119,6 +119,7 @@ pub(super) fn status_of(e: &IngestError) -> StatusCode {
             ..
         } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Limit { .. } | IngestError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        IngestError::Engine(_) if e.is_client_error() => StatusCode::BAD_REQUEST,
         IngestError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -35,7 +35,13 @@ pub enum IngestError {
 impl IngestError {
     /// True when the sender is at fault (4xx); false for server trouble (5xx).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, IngestError::Engine(_))
+        match self {
+            IngestError::Engine(e) => matches!(
+                e,
+                EngineError::TimestampOutOfRange { .. } | EngineError::UnknownSeries(_)
+            ),
+            _ => true,
+        }
     }
 
     /// A short, stable reason for metrics.
