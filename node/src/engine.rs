@@ -87,10 +87,13 @@ struct Inner {
     _lock: File,
 }
 
+/// The background threads' stop flag and handles.
+type Background = (Arc<AtomicBool>, Vec<JoinHandle<()>>);
+
 /// The storage engine of one node. Cheap to share across threads (`&self` everywhere).
 pub struct Engine {
     inner: Arc<Inner>,
-    background: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+    background: Mutex<Option<Background>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -302,22 +305,46 @@ impl Engine {
 
     fn start_background(&self) {
         let stop = Arc::new(AtomicBool::new(false));
-        let inner = self.inner.clone();
-        let flag = stop.clone();
+        let mut handles = Vec::new();
+        let (inner, flag) = (self.inner.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name("floe-engine".into())
             .spawn(move || background_loop(&inner, &flag));
         match spawned {
-            Ok(handle) => *lock(&self.background) = Some((stop, handle)),
+            Ok(h) => handles.push(h),
             Err(e) => tracing::error!(error = %e, "cannot start the engine's background thread"),
         }
+        // The interval fsync has its own thread, so a long flush or compaction cannot delay it
+        // past the interval the policy promises.
+        if let FsyncPolicy::Interval(every) = self.inner.wal.policy() {
+            let (inner, flag) = (self.inner.clone(), stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("floe-wal-sync".into())
+                .spawn(move || {
+                    while !flag.load(Ordering::Acquire) {
+                        std::thread::park_timeout(every);
+                        if let Err(e) = inner.wal.sync() {
+                            tracing::error!(error = %e, "WAL fsync failed");
+                        }
+                    }
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start the WAL fsync thread"),
+            }
+        }
+        *lock(&self.background) = Some((stop, handles));
     }
 
     fn stop_background(&self) {
-        if let Some((stop, handle)) = lock(&self.background).take() {
+        if let Some((stop, handles)) = lock(&self.background).take() {
             stop.store(true, Ordering::Release);
-            handle.thread().unpark();
-            let _ = handle.join();
+            for h in &handles {
+                h.thread().unpark();
+            }
+            for h in handles {
+                let _ = h.join();
+            }
         }
     }
 }
@@ -329,18 +356,12 @@ impl Drop for Engine {
     }
 }
 
-/// Background work: WAL fsync on the interval policy, flush when due, compaction.
+/// Background work: flush when due, compaction (the interval fsync has its own thread).
 fn background_loop(inner: &Inner, stop: &AtomicBool) {
-    let tick = match inner.wal.policy() {
-        FsyncPolicy::Interval(d) => d,
-        _ => std::time::Duration::from_millis(200),
-    };
+    let tick = std::time::Duration::from_millis(200);
     let mut last_maintenance = std::time::Instant::now();
     while !stop.load(Ordering::Acquire) {
         std::thread::park_timeout(tick);
-        if let Err(e) = inner.wal.sync() {
-            tracing::error!(error = %e, "WAL fsync failed");
-        }
         if last_maintenance.elapsed() < std::time::Duration::from_secs(1) {
             continue;
         }
