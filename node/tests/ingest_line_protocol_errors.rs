@@ -5,80 +5,13 @@ use std::borrow::Cow;
 
 use floe_node::ingest::line_protocol::{
     DB_LABEL, FieldValue, Line, LineError, LineLimits, LineParser, Precision, Problem,
-    SeriesMapper, Stats, append_samples, metric_name, series_key,
+    SeriesMapper, append_samples, metric_name, series_key,
 };
 use floe_storage_format::SeriesKey;
 
-fn parse_with(
-    parser: &mut LineParser,
-    body: &[u8],
-) -> Result<(Vec<Line<'static>>, Stats), LineError> {
-    let mut out = Vec::new();
-    let stats = parser.parse(body, |l| {
-        out.push(owned(l));
-        Ok(())
-    })?;
-    Ok((out, stats))
-}
+mod support;
 
-/// A `'static` copy of a line, so tests can keep it past the body.
-fn owned(l: &Line<'_>) -> Line<'static> {
-    let s = |c: &Cow<'_, str>| Cow::Owned(c.to_string());
-    Line {
-        line_no: l.line_no,
-        measurement: s(&l.measurement),
-        series: Vec::leak(l.series.to_vec()),
-        tags: l.tags.iter().map(|(k, v)| (s(k), s(v))).collect(),
-        fields: l
-            .fields
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    FieldValue::String(x) => FieldValue::String(s(x)),
-                    FieldValue::Float(x) => FieldValue::Float(*x),
-                    FieldValue::Integer(x) => FieldValue::Integer(*x),
-                    FieldValue::Unsigned(x) => FieldValue::Unsigned(*x),
-                    FieldValue::Boolean(x) => FieldValue::Boolean(*x),
-                };
-                (s(k), v)
-            })
-            .collect(),
-        timestamp_ms: l.timestamp_ms,
-    }
-}
-
-fn parse(body: &str) -> Vec<Line<'static>> {
-    match parse_with(
-        &mut LineParser::new(Precision::Nanoseconds),
-        body.as_bytes(),
-    ) {
-        Ok((lines, _)) => lines,
-        Err(e) => panic!("{body:?}: {e}"),
-    }
-}
-
-fn one(body: &str) -> Line<'static> {
-    let mut lines = parse(body);
-    assert_eq!(lines.len(), 1, "{body:?}");
-    lines.remove(0)
-}
-
-fn err(body: &str) -> LineError {
-    match parse_with(
-        &mut LineParser::new(Precision::Nanoseconds),
-        body.as_bytes(),
-    ) {
-        Ok((lines, _)) => panic!("{body:?} parsed: {lines:?}"),
-        Err(e) => e,
-    }
-}
-
-fn problem(body: &str) -> Problem {
-    match err(body) {
-        LineError::Parse { problem, .. } => problem,
-        e => panic!("{body:?}: {e}"),
-    }
-}
+use support::line_protocol::{err, one, parse, parse_with, problem};
 
 fn field(l: &Line<'static>, key: &str) -> FieldValue<'static> {
     let (_, v) = l

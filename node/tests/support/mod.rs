@@ -3,3 +3,4 @@
 #![allow(dead_code)]
 
 pub(crate) mod floed;
+pub(crate) mod line_protocol;
