@@ -14,7 +14,9 @@ use std::borrow::Cow;
 
 use floe_storage_format::{MAX_LABELS, MAX_NAME_LEN, SeriesKey};
 
-pub use framer::{DEFAULT_MAX_LINE_LEN, Frame, LineFramer, MalformedCounts};
+pub use framer::{
+    DEFAULT_MAX_LINE_LEN, Frame, LineFormat, LineFramer, MalformedCounts, StreamDecoder,
+};
 
 /// Largest timestamp accepted, in seconds: 9999-12-31T23:59:59Z. A larger one is almost
 /// always milliseconds sent where Graphite expects seconds, and is rejected rather than stored
@@ -388,85 +390,29 @@ pub fn to_series_key(line: &GraphiteLine<'_>) -> Result<SeriesKey, GraphiteError
     })
 }
 
-/// Decodes the Graphite stream of one TCP connection.
-///
-/// Feed it the bytes as they arrive, in chunks of any size; it calls back once per line with
-/// the line number and the decoded line or the error. Blank lines are skipped silently;
-/// every other line that cannot be used is counted in [`GraphiteDecoder::malformed`] and
-/// skipped, and decoding goes on with the next line: a malformed line never ends the stream.
-#[derive(Debug, Clone, Default)]
-pub struct GraphiteDecoder {
-    framer: LineFramer,
-    accepted: u64,
-    malformed: MalformedCounts,
-}
+/// The Graphite plaintext line format, for [`StreamDecoder`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GraphiteFormat;
 
-impl GraphiteDecoder {
-    /// A decoder for lines of at most [`DEFAULT_MAX_LINE_LEN`] bytes.
-    pub fn new() -> Self {
-        Self::default()
+impl LineFormat for GraphiteFormat {
+    type Line<'a> = GraphiteLine<'a>;
+    type Error = GraphiteError;
+
+    fn parse(bytes: &[u8]) -> Result<GraphiteLine<'_>, GraphiteError> {
+        parse_graphite_line(bytes)
     }
 
-    /// A decoder for lines of at most `max_line_len` bytes.
-    pub fn with_max_line_len(max_line_len: usize) -> Self {
-        GraphiteDecoder {
-            framer: LineFramer::new(max_line_len),
-            ..Self::default()
-        }
+    fn too_long(max: usize) -> GraphiteError {
+        GraphiteError::LineTooLong { max }
     }
 
-    /// Decodes the next chunk of the stream.
-    pub fn feed<F>(&mut self, chunk: &[u8], mut on_line: F)
-    where
-        F: FnMut(u64, Result<GraphiteLine<'_>, GraphiteError>),
-    {
-        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
-        self.framer.feed(chunk, |frame| {
-            decode_frame(frame, accepted, malformed, &mut on_line)
-        });
-    }
-
-    /// Ends the stream: decodes a last line that had no newline.
-    pub fn finish<F>(&mut self, mut on_line: F)
-    where
-        F: FnMut(u64, Result<GraphiteLine<'_>, GraphiteError>),
-    {
-        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
-        self.framer
-            .finish(|frame| decode_frame(frame, accepted, malformed, &mut on_line));
-    }
-
-    /// Lines decoded successfully so far.
-    pub fn accepted(&self) -> u64 {
-        self.accepted
-    }
-
-    /// Lines rejected so far, by [`GraphiteError::reason`].
-    pub fn malformed(&self) -> &MalformedCounts {
-        &self.malformed
-    }
-
-    /// Bytes held for an unfinished line (bounded by the maximum line length).
-    pub fn buffered(&self) -> usize {
-        self.framer.buffered()
+    fn reason(e: &GraphiteError) -> Option<&'static str> {
+        (!matches!(e, GraphiteError::Empty)).then(|| e.reason())
     }
 }
 
-fn decode_frame<F>(frame: Frame<'_>, accepted: &mut u64, malformed: &mut MalformedCounts, f: &mut F)
-where
-    F: FnMut(u64, Result<GraphiteLine<'_>, GraphiteError>),
-{
-    let (number, result) = match frame {
-        Frame::Line { number, bytes } => (number, parse_graphite_line(bytes)),
-        Frame::TooLong { number, max } => (number, Err(GraphiteError::LineTooLong { max })),
-    };
-    match &result {
-        Err(GraphiteError::Empty) => return,
-        Err(e) => malformed.add(e.reason()),
-        Ok(_) => *accepted += 1,
-    }
-    f(number, result);
-}
+/// Decodes the Graphite stream of one TCP connection (see [`StreamDecoder`]).
+pub type GraphiteDecoder = StreamDecoder<GraphiteFormat>;
 
 #[cfg(test)]
 mod tests {

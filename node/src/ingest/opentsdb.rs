@@ -2,7 +2,7 @@
 //! `POST /api/put`.
 //!
 //! [`parse_telnet_line`] decodes one telnet line; [`TelnetDecoder`] frames a TCP stream with the
-//! same [`LineFramer`] as Graphite and counts malformed lines by reason. [`parse_put_json`]
+//! same [`StreamDecoder`] as Graphite and counts malformed lines by reason. [`parse_put_json`]
 //! decodes an `/api/put` body (gzip is undone by the HTTP layer first) into good points and
 //! rejected ones, and [`PutBatch::response`] builds OpenTSDB's answer. Floe stores nothing
 //! from a request with a bad point: see `docs/protocol-graphite-opentsdb.md` for this and
@@ -13,7 +13,7 @@ mod put_json;
 
 use floe_storage_format::{MAX_LABELS, MAX_NAME_LEN, SeriesKey};
 
-use crate::ingest::graphite::framer::{Frame, LineFramer, MalformedCounts};
+use crate::ingest::graphite::framer::{LineFormat, StreamDecoder};
 
 pub use crate::ingest::graphite::framer::DEFAULT_MAX_LINE_LEN;
 pub use put_json::{
@@ -406,86 +406,31 @@ pub fn to_series_key(point: &OpenTsdbPoint) -> Result<SeriesKey, OpenTsdbError> 
     })
 }
 
-/// Decodes the telnet stream of one TCP connection, with the same framing as Graphite.
-///
-/// Feed it the bytes as they arrive, in chunks of any size; it calls back once per line with
-/// the line number and the decoded command or the error (for which
-/// [`OpenTsdbError::telnet_reply`] gives OpenTSDB's answer). Blank lines are skipped
-/// silently; every other bad line is counted in [`TelnetDecoder::malformed`] and skipped:
-/// it never ends the stream.
-#[derive(Debug, Clone, Default)]
-pub struct TelnetDecoder {
-    framer: LineFramer,
-    accepted: u64,
-    malformed: MalformedCounts,
-}
+/// The OpenTSDB telnet line format, for [`StreamDecoder`]; [`OpenTsdbError::telnet_reply`]
+/// gives OpenTSDB's answer to a bad line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TelnetFormat;
 
-impl TelnetDecoder {
-    /// A decoder for lines of at most [`DEFAULT_MAX_LINE_LEN`] bytes.
-    pub fn new() -> Self {
-        Self::default()
+impl LineFormat for TelnetFormat {
+    type Line<'a> = TelnetCommand;
+    type Error = OpenTsdbError;
+
+    fn parse(bytes: &[u8]) -> Result<TelnetCommand, OpenTsdbError> {
+        parse_telnet_line(bytes)
     }
 
-    /// A decoder for lines of at most `max_line_len` bytes.
-    pub fn with_max_line_len(max_line_len: usize) -> Self {
-        TelnetDecoder {
-            framer: LineFramer::new(max_line_len),
-            ..Self::default()
-        }
+    fn too_long(max: usize) -> OpenTsdbError {
+        OpenTsdbError::LineTooLong { max }
     }
 
-    /// Decodes the next chunk of the stream.
-    pub fn feed<F>(&mut self, chunk: &[u8], mut on_line: F)
-    where
-        F: FnMut(u64, Result<TelnetCommand, OpenTsdbError>),
-    {
-        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
-        self.framer.feed(chunk, |frame| {
-            decode_frame(frame, accepted, malformed, &mut on_line)
-        });
-    }
-
-    /// Ends the stream: decodes a last line that had no newline.
-    pub fn finish<F>(&mut self, mut on_line: F)
-    where
-        F: FnMut(u64, Result<TelnetCommand, OpenTsdbError>),
-    {
-        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
-        self.framer
-            .finish(|frame| decode_frame(frame, accepted, malformed, &mut on_line));
-    }
-
-    /// Lines decoded successfully so far (every command, not only `put`).
-    pub fn accepted(&self) -> u64 {
-        self.accepted
-    }
-
-    /// Lines rejected so far, by [`OpenTsdbError::reason`].
-    pub fn malformed(&self) -> &MalformedCounts {
-        &self.malformed
-    }
-
-    /// Bytes held for an unfinished line (bounded by the maximum line length).
-    pub fn buffered(&self) -> usize {
-        self.framer.buffered()
+    fn reason(e: &OpenTsdbError) -> Option<&'static str> {
+        (!matches!(e, OpenTsdbError::Empty)).then(|| e.reason())
     }
 }
 
-fn decode_frame<F>(frame: Frame<'_>, accepted: &mut u64, malformed: &mut MalformedCounts, f: &mut F)
-where
-    F: FnMut(u64, Result<TelnetCommand, OpenTsdbError>),
-{
-    let (number, result) = match frame {
-        Frame::Line { number, bytes } => (number, parse_telnet_line(bytes)),
-        Frame::TooLong { number, max } => (number, Err(OpenTsdbError::LineTooLong { max })),
-    };
-    match &result {
-        Err(OpenTsdbError::Empty) => return,
-        Err(e) => malformed.add(e.reason()),
-        Ok(_) => *accepted += 1,
-    }
-    f(number, result);
-}
+/// Decodes the telnet stream of one TCP connection, with the same framing as Graphite (see
+/// [`StreamDecoder`]).
+pub type TelnetDecoder = StreamDecoder<TelnetFormat>;
 
 #[cfg(test)]
 mod tests {

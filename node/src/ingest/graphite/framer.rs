@@ -178,6 +178,137 @@ impl MalformedCounts {
     }
 }
 
+/// A line format decoded from a stream: how to parse one framed line, the error for a line
+/// over the maximum length, and which errors are silent (blank lines).
+pub trait LineFormat {
+    /// A decoded line, possibly borrowing from the input.
+    type Line<'a>;
+    /// Why a line was rejected.
+    type Error;
+    /// Decodes one line (without its newline).
+    fn parse(bytes: &[u8]) -> Result<Self::Line<'_>, Self::Error>;
+    /// The error for a line longer than `max` bytes.
+    fn too_long(max: usize) -> Self::Error;
+    /// `None` for a line that is skipped silently (blank), else the stable reason it counts under.
+    fn reason(e: &Self::Error) -> Option<&'static str>;
+}
+
+/// Decodes the stream of one TCP connection in format `F`: feed it the bytes as they arrive,
+/// in chunks of any size; it calls back once per line with the line number and the decoded
+/// line or the error. Blank lines are skipped silently; every other line that cannot be used
+/// is counted in [`StreamDecoder::malformed`] and skipped, and decoding goes on with the next
+/// line: a malformed line never ends the stream.
+pub struct StreamDecoder<F> {
+    framer: LineFramer,
+    accepted: u64,
+    malformed: MalformedCounts,
+    format: std::marker::PhantomData<fn() -> F>,
+}
+
+impl<F> std::fmt::Debug for StreamDecoder<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDecoder")
+            .field("framer", &self.framer)
+            .field("accepted", &self.accepted)
+            .field("malformed", &self.malformed)
+            .finish()
+    }
+}
+
+impl<F> Clone for StreamDecoder<F> {
+    fn clone(&self) -> Self {
+        Self {
+            framer: self.framer.clone(),
+            accepted: self.accepted,
+            malformed: self.malformed.clone(),
+            format: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<F> Default for StreamDecoder<F> {
+    fn default() -> Self {
+        Self::with_max_line_len(DEFAULT_MAX_LINE_LEN)
+    }
+}
+
+impl<F> StreamDecoder<F> {
+    /// A decoder for lines of at most [`DEFAULT_MAX_LINE_LEN`] bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A decoder for lines of at most `max_line_len` bytes.
+    pub fn with_max_line_len(max_line_len: usize) -> Self {
+        Self {
+            framer: LineFramer::new(max_line_len),
+            accepted: 0,
+            malformed: MalformedCounts::default(),
+            format: std::marker::PhantomData,
+        }
+    }
+
+    /// Lines decoded successfully so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Lines rejected so far, by reason.
+    pub fn malformed(&self) -> &MalformedCounts {
+        &self.malformed
+    }
+
+    /// Bytes held for an unfinished line (bounded by the maximum line length).
+    pub fn buffered(&self) -> usize {
+        self.framer.buffered()
+    }
+}
+
+impl<F: LineFormat> StreamDecoder<F> {
+    /// Decodes the next chunk of the stream.
+    pub fn feed<C>(&mut self, chunk: &[u8], mut on_line: C)
+    where
+        C: FnMut(u64, Result<F::Line<'_>, F::Error>),
+    {
+        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
+        self.framer.feed(chunk, |frame| {
+            decode_frame::<F, C>(frame, accepted, malformed, &mut on_line)
+        });
+    }
+
+    /// Ends the stream: decodes a last line that had no newline.
+    pub fn finish<C>(&mut self, mut on_line: C)
+    where
+        C: FnMut(u64, Result<F::Line<'_>, F::Error>),
+    {
+        let (accepted, malformed) = (&mut self.accepted, &mut self.malformed);
+        self.framer
+            .finish(|frame| decode_frame::<F, C>(frame, accepted, malformed, &mut on_line));
+    }
+}
+
+fn decode_frame<F: LineFormat, C>(
+    frame: Frame<'_>,
+    accepted: &mut u64,
+    malformed: &mut MalformedCounts,
+    on_line: &mut C,
+) where
+    C: FnMut(u64, Result<F::Line<'_>, F::Error>),
+{
+    let (number, result) = match frame {
+        Frame::Line { number, bytes } => (number, F::parse(bytes)),
+        Frame::TooLong { number, max } => (number, Err(F::too_long(max))),
+    };
+    match &result {
+        Err(e) => match F::reason(e) {
+            Some(reason) => malformed.add(reason),
+            None => return,
+        },
+        Ok(_) => *accepted += 1,
+    }
+    on_line(number, result);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
