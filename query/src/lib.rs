@@ -11,7 +11,9 @@
 //! coordinator) implements [`Storage`] and calls [`instant_query`] or [`range_query`].
 
 mod error;
+mod functions;
 mod storage;
+pub mod testing;
 mod value;
 
 pub use error::{QueryError, StorageError};
@@ -61,8 +63,27 @@ pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
             query.len()
         )));
     }
+    register_prometheus_2_functions();
     promql_parser::parser::parse(query)
         .map_err(|msg| QueryError::BadData(format!("invalid parameter \"query\": {msg}")))
+}
+
+/// Teaches the parser the Prometheus 2.x functions it no longer knows (`holt_winters`, renamed
+/// `double_exponential_smoothing` in Prometheus 3). Runs once per process.
+fn register_prometheus_2_functions() {
+    use promql_parser::parser::{Function, register_extra_functions, value::ValueType};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let holt_winters = Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        // Fails only if a later parser version defines the function itself, which is fine.
+        let _ = register_extra_functions(vec![holt_winters]);
+    });
 }
 
 /// Longest query text accepted (the parser is recursive; this bounds its depth too).

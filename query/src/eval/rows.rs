@@ -1,0 +1,218 @@
+//! The evaluator's intermediate values: step-aligned rows of an instant vector, raw sample
+//! series of a range vector, and the builder that merges rows by label set with Prometheus's
+//! duplicate check.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use crate::value::Labels;
+use crate::{METRIC_NAME, QueryError};
+
+/// A hash map keyed by label sets (or signatures), with a fast hash.
+pub(crate) type FastMap<K, V> = HashMap<K, V, Xxh3DefaultBuilder>;
+
+/// A new, empty [`FastMap`].
+pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
+    HashMap::with_hasher(Xxh3DefaultBuilder)
+}
+
+/// One series of an instant vector: its labels and a value (or none) at every step.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) labels: Rc<Labels>,
+    pub(crate) vals: Vec<Option<f64>>,
+}
+
+impl Row {
+    /// Whether the row has a value at some step.
+    pub(crate) fn any(&self) -> bool {
+        self.vals.iter().any(Option::is_some)
+    }
+}
+
+/// Prometheus's error for two elements with the same labels at one step.
+pub(crate) fn same_labelset_error() -> QueryError {
+    QueryError::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+/// The labels without `__name__` (shared, not copied, when there is no name).
+pub(crate) fn drop_name(labels: &Rc<Labels>) -> Rc<Labels> {
+    if labels.get(METRIC_NAME).is_none() {
+        return Rc::clone(labels);
+    }
+    let mut l = (**labels).clone();
+    l.remove(METRIC_NAME);
+    Rc::new(l)
+}
+
+/// Fails if two rows have the same labels, whatever their steps (Prometheus's check on a
+/// whole matrix, after unary minus and range-vector functions).
+pub(crate) fn check_unique_series(rows: &[Row]) -> Result<(), QueryError> {
+    if rows.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = fast_map::<&Labels, ()>();
+    for r in rows {
+        if seen.insert(&r.labels, ()).is_some() {
+            return Err(same_labelset_error());
+        }
+    }
+    Ok(())
+}
+
+/// Rows under construction, merged by label set: two values for one label set at one step
+/// are Prometheus's "same labelset" error (checked at every step of its `rangeEval`).
+pub(crate) struct RowSet {
+    steps: usize,
+    max_points: usize,
+    rows: Vec<Row>,
+    index: FastMap<Rc<Labels>, usize>,
+}
+
+impl RowSet {
+    /// An empty set for a grid of `steps` steps.
+    pub(crate) fn new(steps: usize, max_points: usize) -> RowSet {
+        RowSet {
+            steps,
+            max_points,
+            rows: Vec::new(),
+            index: fast_map(),
+        }
+    }
+
+    /// The index of the row with `labels`, created if new.
+    pub(crate) fn row(&mut self, labels: Rc<Labels>) -> Result<usize, QueryError> {
+        if let Some(&i) = self.index.get(&labels) {
+            return Ok(i);
+        }
+        let points = (self.rows.len() + 1).saturating_mul(self.steps);
+        if points > self.max_points {
+            return Err(QueryError::Limit {
+                limit: "max_points",
+                max: self.max_points,
+                detail: format!(
+                    "an intermediate result of more than {} series",
+                    self.rows.len()
+                ),
+            });
+        }
+        let i = self.rows.len();
+        self.rows.push(Row {
+            labels: Rc::clone(&labels),
+            vals: vec![None; self.steps],
+        });
+        self.index.insert(labels, i);
+        Ok(i)
+    }
+
+    /// Whether row `row` already has a value at `step`.
+    pub(crate) fn is_set(&self, row: usize, step: usize) -> bool {
+        self.rows[row].vals[step].is_some()
+    }
+
+    /// Sets row `row` at `step`; a second value there is the "same labelset" error.
+    pub(crate) fn set(&mut self, row: usize, step: usize, v: f64) -> Result<(), QueryError> {
+        let slot = &mut self.rows[row].vals[step];
+        if slot.is_some() {
+            return Err(same_labelset_error());
+        }
+        *slot = Some(v);
+        Ok(())
+    }
+
+    /// The rows that have at least one value, in creation order.
+    pub(crate) fn finish(self) -> Vec<Row> {
+        self.rows.into_iter().filter(Row::any).collect()
+    }
+}
+
+/// Merges rows that share a label set (values at different steps combine; values at the same
+/// step are the "same labelset" error). Rows keep their first-seen order.
+pub(crate) fn merge_rows(
+    rows: Vec<Row>,
+    steps: usize,
+    max_points: usize,
+) -> Result<Vec<Row>, QueryError> {
+    if rows.len() < 2 {
+        return Ok(rows.into_iter().filter(Row::any).collect());
+    }
+    let mut set = RowSet::new(steps, max_points);
+    for r in rows {
+        let i = set.row(Rc::clone(&r.labels))?;
+        for (step, v) in r.vals.iter().enumerate() {
+            if let Some(v) = v {
+                set.set(i, step, *v)?;
+            }
+        }
+    }
+    Ok(set.finish())
+}
+
+/// One series of a range vector: labels and samples sorted by time, staleness markers
+/// already removed.
+#[derive(Debug, Clone)]
+pub(crate) struct SampleSeries {
+    pub(crate) labels: Rc<Labels>,
+    pub(crate) samples: Vec<(i64, f64)>,
+}
+
+/// A range vector: the series of a matrix selector or a subquery, with what places their
+/// window at each step.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSet {
+    pub(crate) series: Vec<SampleSeries>,
+    /// Length of the window, ms (both ends included, as in Prometheus 2.42).
+    pub(crate) range: i64,
+    /// `offset`, ms.
+    pub(crate) offset: i64,
+    /// `@` time, ms.
+    pub(crate) at: Option<i64>,
+    /// Prometheus quirk for `predict_linear(x[r] @ t)` in a range query: the `@` window moves
+    /// with the step (the window ends at `at − offset + (step − first step)`).
+    pub(crate) slide_from: Option<i64>,
+}
+
+impl RangeSet {
+    /// End of the window at step time `t`.
+    pub(crate) fn window_end(&self, t: i64) -> i64 {
+        match (self.at, self.slide_from) {
+            (Some(at), Some(first)) => at
+                .saturating_sub(self.offset)
+                .saturating_add(t.saturating_sub(first)),
+            (Some(at), None) => at.saturating_sub(self.offset),
+            (None, _) => t.saturating_sub(self.offset),
+        }
+    }
+
+    /// Each series' window at step `t`.
+    pub(crate) fn windows_at(
+        &self,
+        t: i64,
+    ) -> impl Iterator<Item = (&Rc<Labels>, &[(i64, f64)])> + '_ {
+        let end = self.window_end(t);
+        let start = end.saturating_sub(self.range);
+        self.series.iter().map(move |s| {
+            let lo = s.samples.partition_point(|x| x.0 < start);
+            let hi = s.samples.partition_point(|x| x.0 <= end);
+            (&s.labels, &s.samples[lo..hi.max(lo)])
+        })
+    }
+}
+
+/// Moves `[lo, hi)` over `samples` to the window `[start, end]`; windows must not move back.
+pub(crate) fn advance_window(
+    samples: &[(i64, f64)],
+    lo: &mut usize,
+    hi: &mut usize,
+    start: i64,
+    end: i64,
+) {
+    while *hi < samples.len() && samples[*hi].0 <= end {
+        *hi += 1;
+    }
+    while *lo < *hi && samples[*lo].0 < start {
+        *lo += 1;
+    }
+}
