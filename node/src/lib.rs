@@ -7,12 +7,14 @@
 //! wire types only) and it never re-implements the merge rule, the digest or the hash
 //! functions: it calls the ones in those crates.
 //!
-//! Today it holds the single-node storage engine ([`engine`]) and its label index ([`index`]);
-//! the daemon, ingest protocols, PromQL and the cluster layer come with later issues.
+//! Today it holds the single-node storage engine ([`engine`]) and its label index ([`index`]),
+//! the ingest protocols ([`ingest`]), PromQL over the engine ([`query`], evaluated by
+//! `floe-query`) and the daemon ([`server`]); the cluster layer comes with later issues.
 
 pub mod engine;
 pub mod index;
 pub mod ingest;
+pub mod query;
 pub mod server;
 
 #[cfg(test)]

@@ -56,6 +56,12 @@ pub struct BoundAddrs {
 pub(crate) struct AppState {
     pub(crate) sink: Sink,
     pub(crate) ready: AtomicBool,
+    /// Settings and limits of every query.
+    pub(crate) query: floe_query::QueryOptions,
+    /// When the daemon started (`/api/v1/status/runtimeinfo`).
+    pub(crate) started: std::time::SystemTime,
+    /// The raw retention as configured (`/api/v1/status/runtimeinfo`).
+    pub(crate) raw_retention: String,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -72,6 +78,7 @@ pub async fn run(
     on_bound: impl FnOnce(BoundAddrs),
 ) -> Result<(), StartError> {
     let engine_config = config.engine()?;
+    let query = config.query_options()?;
     let graphite_addr = optional_addr("graphite_listen", &config.graphite_listen)?;
     let opentsdb_addr = optional_addr("opentsdb_listen", &config.opentsdb_listen)?;
     let http = bind("http", config.http_listen).await?;
@@ -101,6 +108,9 @@ pub async fn run(
     let state = Arc::new(AppState {
         sink: Sink::new(engine.clone(), config.limits.clone(), metrics),
         ready: AtomicBool::new(false),
+        query,
+        started: std::time::SystemTime::now(),
+        raw_retention: config.raw_retention.clone(),
     });
     let bound = BoundAddrs {
         http: local(&http),

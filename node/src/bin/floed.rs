@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use floe_node::server::config::ServerConfig;
+use floe_node::server::config::{QueryConfig, ServerConfig};
 
 /// The Floe storage node.
 #[derive(Debug, Parser)]
@@ -75,6 +75,45 @@ struct Args {
     /// Most series held by this node.
     #[arg(long, env = "FLOE_MAX_SERIES")]
     max_series: Option<usize>,
+    /// How far back an instant selector looks for a sample, e.g. 5m.
+    #[arg(long, env = "FLOE_QUERY_LOOKBACK_DELTA")]
+    query_lookback_delta: Option<String>,
+    /// Longest query evaluation, e.g. 2m.
+    #[arg(long, env = "FLOE_QUERY_TIMEOUT")]
+    query_timeout: Option<String>,
+    /// Most series one query may read.
+    #[arg(long, env = "FLOE_QUERY_MAX_SERIES")]
+    query_max_series: Option<usize>,
+    /// Most samples one query may read.
+    #[arg(long, env = "FLOE_QUERY_MAX_SAMPLES")]
+    query_max_samples: Option<usize>,
+    /// Most points (series x steps) one query result may hold.
+    #[arg(long, env = "FLOE_QUERY_MAX_POINTS")]
+    query_max_points: Option<usize>,
+    /// Most steps of a range query.
+    #[arg(long, env = "FLOE_QUERY_MAX_STEPS")]
+    query_max_steps: Option<usize>,
+}
+
+/// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
+fn apply_query(args: &mut Args, q: &mut QueryConfig) {
+    if let Some(v) = args.query_lookback_delta.take() {
+        q.lookback_delta = v;
+    }
+    if let Some(v) = args.query_timeout.take() {
+        q.timeout = v;
+    }
+    let sizes = [
+        (args.query_max_series.take(), &mut q.max_series),
+        (args.query_max_samples.take(), &mut q.max_samples),
+        (args.query_max_points.take(), &mut q.max_points),
+        (args.query_max_steps.take(), &mut q.max_steps),
+    ];
+    for (v, field) in sizes {
+        if let Some(v) = v {
+            *field = v;
+        }
+    }
 }
 
 macro_rules! apply {
@@ -129,6 +168,7 @@ fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
         max_label_value_bytes,
         max_series
     );
+    apply_query(&mut args, &mut cfg.query);
     cfg.engine().context("check configuration")?;
     Ok(cfg)
 }

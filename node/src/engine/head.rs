@@ -146,6 +146,18 @@ impl Head {
         }
     }
 
+    /// Whether `r` holds a sample with `start ≤ ts ≤ end` (without normalizing it).
+    pub(crate) fn has_samples(&self, r: SeriesRef, start: i64, end: i64) -> bool {
+        let (shard, slot) = self.shard(r);
+        shard.series.get(slot).is_some_and(|buf| {
+            if buf.unsorted {
+                buf.ts.iter().any(|&t| start <= t && t <= end)
+            } else {
+                !buf.range(start, end).is_empty()
+            }
+        })
+    }
+
     /// Calls `f(series, columns)` for every series with samples, normalized, in series order
     /// within each shard. For flushing a frozen head (no concurrent writers).
     pub(crate) fn for_each_series(&self, mut f: impl FnMut(SeriesRef, &HeadColumns)) {

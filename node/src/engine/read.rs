@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use floe_storage_format::manifest::BlockKind;
 use floe_storage_format::rollup::{RollupColumns, merge_rollups, rollup};
-use floe_storage_format::{Columns, Digest, Sample, SeriesId, normalize};
+use floe_storage_format::{Columns, Digest, Sample, SeriesId, SeriesKey, normalize};
 
 use super::blocks::{LiveBlock, salvage};
 use super::error::EngineError;
 use super::{Engine, Inner, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, ReadState, read_lock};
-use crate::index::SeriesRef;
+use crate::index::{Matcher, SeriesRef};
 
 impl Engine {
     /// The stored samples of series `r` with `start ≤ ts ≤ end`: the merge of what the
@@ -25,6 +25,75 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
         let state = read_lock(&inner.state).clone();
         read_series(inner, &state, r, id, start, end)
+    }
+
+    /// The series matching every matcher that hold a sample in `[start, end]`, with their
+    /// keys, in reference order. Blocks are asked for their per-series time bounds only, so a
+    /// series whose block bounds straddle the range without a sample inside is included too.
+    /// For the whole storable range (`MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS` or wider) this is
+    /// [`Engine::select`]: every indexed series, whether or not retention left it samples.
+    pub fn select_in_range(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<(SeriesRef, SeriesKey)> {
+        let refs = self.refs_in_range(&[matchers.to_vec()], start, end);
+        let index = read_lock(&self.inner.index);
+        refs.into_iter().map(|r| (r, index.key(r))).collect()
+    }
+
+    /// The label names (`__name__` included) of the series selected by any of `selectors`
+    /// (every series when there is none) that hold a sample in `[start, end]`, sorted; the
+    /// time test is that of [`Engine::select_in_range`].
+    pub fn label_names(&self, selectors: &[Vec<Matcher>], start: i64, end: i64) -> Vec<String> {
+        if selectors.is_empty() && unbounded(start, end) {
+            return read_lock(&self.inner.index).label_names(None);
+        }
+        let refs = self.refs_in_range(selectors, start, end);
+        read_lock(&self.inner.index).label_names(Some(&refs))
+    }
+
+    /// The distinct values of label `name` (`__name__` for metric names), sorted, over the
+    /// series that [`Engine::label_names`] would consider.
+    pub fn label_values(
+        &self,
+        name: &str,
+        selectors: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Vec<String> {
+        if selectors.is_empty() && unbounded(start, end) {
+            return read_lock(&self.inner.index).label_values(name, None);
+        }
+        let refs = self.refs_in_range(selectors, start, end);
+        read_lock(&self.inner.index).label_values(name, Some(&refs))
+    }
+
+    /// The refs selected by any selector (all refs for none) with a sample in `[start, end]`,
+    /// ascending. The index lock is not held while heads and blocks are asked.
+    fn refs_in_range(&self, selectors: &[Vec<Matcher>], start: i64, end: i64) -> Vec<SeriesRef> {
+        let inner = &self.inner;
+        let candidates: Vec<(SeriesRef, SeriesId)> = {
+            let index = read_lock(&inner.index);
+            let mut refs: Vec<SeriesRef> = if selectors.is_empty() {
+                index.select(&[])
+            } else {
+                selectors.iter().flat_map(|m| index.select(m)).collect()
+            };
+            refs.sort_unstable();
+            refs.dedup();
+            refs.into_iter().map(|r| (r, index.id(r))).collect()
+        };
+        if unbounded(start, end) {
+            return candidates.into_iter().map(|(r, _)| r).collect();
+        }
+        let state = read_lock(&inner.state).clone();
+        candidates
+            .into_iter()
+            .filter(|&(r, id)| has_samples(&state, r, id, start, end))
+            .map(|(r, _)| r)
+            .collect()
     }
 
     /// The digest of everything stored with `start ≤ ts ≤ end` (the one digest function of
@@ -129,6 +198,36 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// Whether `[start, end]` covers every storable timestamp.
+fn unbounded(start: i64, end: i64) -> bool {
+    start <= MIN_TIMESTAMP_MS && end >= MAX_TIMESTAMP_MS
+}
+
+/// Whether series `r` may hold a sample in `[start, end]`: exact for the heads, by the
+/// per-series time bounds for raw blocks (an unreadable index entry counts as a yes, so the
+/// read that follows reports it).
+fn has_samples(state: &ReadState, r: SeriesRef, id: SeriesId, start: i64, end: i64) -> bool {
+    if state.active.has_samples(r, start, end)
+        || state
+            .frozen
+            .as_ref()
+            .is_some_and(|h| h.has_samples(r, start, end))
+    {
+        return true;
+    }
+    state
+        .blocks
+        .iter()
+        .filter(|b| b.is_raw() && b.overlaps(start, end))
+        .any(|b| {
+            b.reader.find(id).is_some_and(|i| {
+                b.reader
+                    .entry(i)
+                    .map_or(true, |e| e.min_ts <= end && e.max_ts >= start)
+            })
+        })
 }
 
 fn read_series(

@@ -16,8 +16,9 @@ use crate::engine::{EngineConfig, FsyncPolicy, RollupLevel};
 pub struct ServerConfig {
     /// Data directory (WAL, blocks, index). Created if missing. Default `./floe-data`.
     pub data_dir: PathBuf,
-    /// HTTP listen address (Prometheus remote write, InfluxDB line protocol, OpenTSDB
-    /// `/api/put`, `/metrics`, `/healthz`, `/ready`). Default `127.0.0.1:8480`.
+    /// HTTP listen address (Prometheus remote write, query API and remote read, InfluxDB line
+    /// protocol, OpenTSDB `/api/put`, `/metrics`, `/healthz`, `/ready`). Default
+    /// `127.0.0.1:8480`.
     pub http_listen: SocketAddr,
     /// Graphite plaintext TCP listen address; `""` disables. Default `127.0.0.1:2003`.
     pub graphite_listen: String,
@@ -44,6 +45,46 @@ pub struct ServerConfig {
     pub rollups: Vec<String>,
     /// Request limits.
     pub limits: Limits,
+    /// PromQL evaluation and the Prometheus query API.
+    pub query: QueryConfig,
+}
+
+/// Settings and limits of PromQL queries (`/api/v1/query`, `/api/v1/query_range`) and of
+/// remote read. Exceeding a limit answers 422 (`execution`) naming it; nothing is truncated.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// How far back an instant vector selector looks for a sample (Prometheus's
+    /// `--query.lookback-delta`); a request's `lookback_delta` argument overrides it.
+    /// Default `5m`.
+    pub lookback_delta: String,
+    /// Longest evaluation; a request's `timeout` argument can only shorten it. Default `2m`.
+    pub timeout: String,
+    /// Most series one query (or remote read request) may read, summed over its selectors.
+    /// Default 100,000.
+    pub max_series: usize,
+    /// Most samples one query (or remote read request) may read (Prometheus's
+    /// `--query.max-samples`). Default 50,000,000.
+    pub max_samples: usize,
+    /// Most points (series × steps) any intermediate or final result may hold. Default
+    /// 50,000,000.
+    pub max_points: usize,
+    /// Most steps of a range query, `(end - start) / step` (Prometheus: 11,000). Default 11,000.
+    pub max_steps: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        let d = floe_query::QueryOptions::default();
+        Self {
+            lookback_delta: "5m".into(),
+            timeout: "2m".into(),
+            max_series: d.max_series,
+            max_samples: d.max_samples,
+            max_points: d.max_points,
+            max_steps: d.max_steps,
+        }
+    }
 }
 
 /// Limits on what one request may carry and on what the node holds. Exceeding one is a 4xx
@@ -96,6 +137,7 @@ impl Default for ServerConfig {
             raw_retention: "15d".into(),
             rollups: vec!["1m:90d".into(), "5m:365d".into(), "1h:1825d".into()],
             limits: Limits::default(),
+            query: QueryConfig::default(),
         }
     }
 }
@@ -167,6 +209,29 @@ impl ServerConfig {
         toml::from_str(text)
     }
 
+    /// The query options, checking the durations.
+    pub fn query_options(&self) -> Result<floe_query::QueryOptions, ConfigError> {
+        let q = &self.query;
+        let lookback = duration("query.lookback_delta", &q.lookback_delta)?;
+        let timeout = duration("query.timeout", &q.timeout)?;
+        if lookback.is_zero() || timeout.is_zero() {
+            let (setting, value) = if lookback.is_zero() {
+                ("query.lookback_delta", &q.lookback_delta)
+            } else {
+                ("query.timeout", &q.timeout)
+            };
+            return Err(bad(setting, value, "must be more than zero"));
+        }
+        Ok(floe_query::QueryOptions {
+            lookback_ms: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
+            max_series: q.max_series,
+            max_samples: q.max_samples,
+            max_points: q.max_points,
+            timeout,
+            max_steps: q.max_steps,
+        })
+    }
+
     /// The storage engine's configuration, checking every duration and policy.
     pub fn engine(&self) -> Result<EngineConfig, ConfigError> {
         let mut c = EngineConfig::new(&self.data_dir);
@@ -197,6 +262,7 @@ impl ServerConfig {
             .collect::<Result<_, ConfigError>>()?;
         c.validate()
             .map_err(|reason| bad("partition/rollups", &self.partition, reason))?;
+        self.query_options()?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(bad("log_format", &self.log_format, "expected text or json"));
         }
@@ -224,6 +290,8 @@ mod tests {
         let e = c.engine().expect("defaults are valid");
         assert_eq!(e.partition_ms, 7_200_000);
         assert_eq!(e.rollups.len(), 3);
+        let q = c.query_options().expect("query defaults are valid");
+        assert_eq!(q, floe_query::QueryOptions::default());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! HTTP endpoints: ingest (Prometheus remote write, InfluxDB line protocol, OpenTSDB),
-//! self-monitoring and health.
+//! HTTP endpoints: ingest (Prometheus remote write, InfluxDB line protocol, OpenTSDB), the
+//! Prometheus query API and remote read, self-monitoring and health.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -18,6 +18,10 @@ use super::sink::IngestError;
 
 mod influx;
 mod opentsdb;
+mod query;
+mod query_api;
+mod query_json;
+mod remote_read;
 mod remote_write;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -29,9 +33,24 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v2/write", post(influx::write_v2))
         .route("/ping", get(influx::ping).head(influx::ping))
         .route("/api/put", post(opentsdb::put))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/series", get(query::series).post(query::series))
+        .route("/api/v1/labels", get(query::labels).post(query::labels))
+        .route(
+            "/api/v1/label/{name}/values",
+            get(query::label_values).post(query::label_values),
+        )
+        .route("/api/v1/metadata", get(query::metadata))
+        .route("/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/api/v1/status/config", get(query::status_config))
+        .route("/api/v1/status/flags", get(query::status_flags))
+        .route("/api/v1/status/runtimeinfo", get(query::runtimeinfo))
+        .route("/api/v1/read", post(remote_read::read))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/ready", get(ready))
+        .fallback(query::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -14,11 +14,35 @@ struct Family {
 }
 
 /// Counters of the daemon: ingested samples by protocol, rejected requests and skipped lines
-/// by protocol and reason.
+/// by protocol and reason; queries by endpoint and outcome, with a duration histogram.
 #[derive(Debug)]
 pub struct ServerMetrics {
     families: Mutex<BTreeMap<&'static str, Family>>,
+    query_duration: Mutex<BTreeMap<String, Histogram>>,
 }
+
+/// One endpoint's query durations.
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Observations at or below each of [`DURATION_BUCKETS`] (not cumulative yet).
+    buckets: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Upper bounds (seconds) of the query duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0,
+];
+
+/// Query API requests answered, by endpoint and outcome (`success` or the error type).
+pub const QUERIES: &str = "floe_queries_total";
+/// Series read from storage by queries, by endpoint.
+pub const QUERY_SERIES: &str = "floe_query_series_read_total";
+/// Samples read from storage by queries, by endpoint.
+pub const QUERY_SAMPLES: &str = "floe_query_samples_read_total";
+/// Query durations, by endpoint.
+pub const QUERY_DURATION: &str = "floe_query_duration_seconds";
 
 /// Samples stored, by protocol.
 pub const INGESTED: &str = "floe_ingested_samples_total";
@@ -58,8 +82,24 @@ impl Default for ServerMetrics {
             "Values skipped inside accepted requests, by protocol and kind.",
             &["protocol", "kind"][..],
         );
+        add(
+            QUERIES,
+            "Query API requests answered, by endpoint and outcome (success or the error type).",
+            &["endpoint", "outcome"][..],
+        );
+        add(
+            QUERY_SERIES,
+            "Series read from storage by queries, by endpoint.",
+            &["endpoint"][..],
+        );
+        add(
+            QUERY_SAMPLES,
+            "Samples read from storage by queries, by endpoint.",
+            &["endpoint"][..],
+        );
         Self {
             families: Mutex::new(f),
+            query_duration: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -89,8 +129,55 @@ impl ServerMetrics {
             .unwrap_or(0)
     }
 
+    /// Records one query API request's duration.
+    pub fn observe_query(&self, endpoint: &str, seconds: f64) {
+        let mut h = self
+            .query_duration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let h = h.entry(endpoint.to_string()).or_default();
+        if let Some(i) = DURATION_BUCKETS.iter().position(|&le| seconds <= le) {
+            h.buckets[i] += 1;
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    /// Appends the query duration histogram in the exposition format.
+    fn render_durations(&self, out: &mut String) {
+        let h = self
+            .query_duration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let name = QUERY_DURATION;
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to answer query API requests, by endpoint."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (endpoint, h) in h.iter() {
+            let e = escape(endpoint);
+            let mut cumulative = 0;
+            for (le, n) in DURATION_BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{endpoint=\"{e}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{endpoint=\"{e}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "{name}_sum{{endpoint=\"{e}\"}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{endpoint=\"{e}\"}} {}", h.count);
+        }
+    }
+
     /// Appends every family in the exposition format.
     pub fn render(&self, out: &mut String) {
+        self.render_durations(out);
         let f = self.families.lock().unwrap_or_else(|p| p.into_inner());
         for (name, family) in f.iter() {
             let _ = writeln!(out, "# HELP {name} {}", family.help);
@@ -132,5 +219,25 @@ mod tests {
         );
         assert!(out.contains(r#"reason="parse \"error\"""#), "{out}");
         assert_eq!(m.get(INGESTED, &["influx"]), 3);
+    }
+
+    #[test]
+    fn renders_a_cumulative_duration_histogram() {
+        let m = ServerMetrics::default();
+        m.observe_query("query", 0.003);
+        m.observe_query("query", 0.2);
+        m.observe_query("query", 500.0);
+        let mut out = String::new();
+        m.render(&mut out);
+        for line in [
+            "# TYPE floe_query_duration_seconds histogram",
+            "floe_query_duration_seconds_bucket{endpoint=\"query\",le=\"0.005\"} 1",
+            "floe_query_duration_seconds_bucket{endpoint=\"query\",le=\"0.25\"} 2",
+            "floe_query_duration_seconds_bucket{endpoint=\"query\",le=\"120\"} 2",
+            "floe_query_duration_seconds_bucket{endpoint=\"query\",le=\"+Inf\"} 3",
+            "floe_query_duration_seconds_count{endpoint=\"query\"} 3",
+        ] {
+            assert!(out.contains(line), "{line} missing from\n{out}");
+        }
     }
 }

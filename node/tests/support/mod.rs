@@ -4,3 +4,4 @@
 
 pub(crate) mod floed;
 pub(crate) mod line_protocol;
+pub(crate) mod prometheus;

@@ -1,0 +1,484 @@
+//! PromQL over the local engine: the [`floe_query::Storage`] adapter the evaluator reads
+//! through, the conversion of label matchers, and the parsing of `match[]` selectors.
+//!
+//! The adapter enforces the query's series and sample limits and its deadline while it reads
+//! (so a query that selects too much stops before it has loaded it all) and remembers why it
+//! stopped; [`EngineStorage::finish`] then answers with that reason whatever the evaluator
+//! made of the storage error it was given.
+//!
+//! [`check_depth`] refuses expressions nested deeper than [`MAX_QUERY_DEPTH`] before they are
+//! evaluated: the evaluator recurses once per level, and a 64 KiB query can nest 20,000 deep.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use floe_query::{
+    LabelMatcher, Labels, MatchOp as QueryOp, QueryError, QueryOptions, Series, Storage,
+    StorageError,
+};
+use floe_storage_format::SeriesKey;
+use promql_parser::parser::{Expr, NumberLiteral};
+
+use crate::engine::Engine;
+use crate::index::{METRIC_NAME_LABEL, MatchOp, Matcher};
+
+/// Reads series for one query evaluation (or one remote read request) from the engine.
+#[derive(Debug)]
+pub struct EngineStorage {
+    engine: Arc<Engine>,
+    max_series: usize,
+    max_samples: usize,
+    deadline: Instant,
+    timeout_ms: u64,
+    state: Mutex<ReadState>,
+}
+
+/// What the reads so far touched, and why reading stopped, if it did.
+#[derive(Debug, Default)]
+struct ReadState {
+    series: usize,
+    samples: usize,
+    stop: Option<Stop>,
+}
+
+/// Why the adapter refused to read on.
+#[derive(Debug, Clone)]
+enum Stop {
+    Limit {
+        limit: &'static str,
+        max: usize,
+        detail: String,
+    },
+    Timeout,
+    BadData(String),
+}
+
+impl EngineStorage {
+    /// An adapter with `opts`' series and sample limits and a deadline `opts.timeout` from now.
+    pub fn new(engine: Arc<Engine>, opts: &QueryOptions) -> Self {
+        Self {
+            engine,
+            max_series: opts.max_series,
+            max_samples: opts.max_samples,
+            deadline: Instant::now() + opts.timeout,
+            timeout_ms: u64::try_from(opts.timeout.as_millis()).unwrap_or(u64::MAX),
+            state: Mutex::new(ReadState::default()),
+        }
+    }
+
+    /// Series and samples read so far.
+    pub fn touched(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.series, s.samples)
+    }
+
+    /// `res`, unless reading stopped at a limit, the deadline or a bad matcher: then that.
+    pub fn finish<T>(&self, res: Result<T, QueryError>) -> Result<T, QueryError> {
+        let stop = self.lock().stop.clone();
+        match stop {
+            None => res,
+            Some(Stop::Limit { limit, max, detail }) => {
+                Err(QueryError::Limit { limit, max, detail })
+            }
+            Some(Stop::Timeout) => Err(QueryError::Timeout {
+                after_ms: self.timeout_ms,
+            }),
+            Some(Stop::BadData(m)) => Err(QueryError::BadData(m)),
+        }
+    }
+
+    /// The series matching every matcher that have samples in `[start, end]`, with those
+    /// samples (staleness markers included), within the limits and the deadline.
+    pub fn read(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, StorageError> {
+        let selected = self.engine.select_in_range(matchers, start, end);
+        self.count(selected.len(), 0)?;
+        let mut out = Vec::with_capacity(selected.len());
+        for (r, key) in selected {
+            if Instant::now() > self.deadline {
+                return Err(self.stop(Stop::Timeout));
+            }
+            let samples = self.engine.read(r, start, end).map_err(|e| StorageError {
+                message: format!("read series {key}: {e}"),
+            })?;
+            if samples.is_empty() {
+                continue;
+            }
+            self.count(0, samples.len())?;
+            out.push(Series {
+                labels: labels_of(&key),
+                samples: samples.iter().map(|s| (s.ts, s.value)).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records why reading stopped and returns the storage error that tells the evaluator.
+    fn stop(&self, why: Stop) -> StorageError {
+        let message = match &why {
+            Stop::Limit { limit, max, detail } => format!("limit {limit} = {max}: {detail}"),
+            Stop::Timeout => format!("query timed out after {} ms", self.timeout_ms),
+            Stop::BadData(m) => m.clone(),
+        };
+        self.lock().stop.get_or_insert(why);
+        StorageError { message }
+    }
+
+    fn count(&self, series: usize, samples: usize) -> Result<(), StorageError> {
+        let (s, n) = {
+            let mut st = self.lock();
+            st.series += series;
+            st.samples += samples;
+            (st.series, st.samples)
+        };
+        if s > self.max_series {
+            return Err(self.stop(Stop::Limit {
+                limit: "max_series",
+                max: self.max_series,
+                detail: format!("the query selected {s} series"),
+            }));
+        }
+        if n > self.max_samples {
+            return Err(self.stop(Stop::Limit {
+                limit: "max_samples",
+                max: self.max_samples,
+                detail: format!("the query loaded more than {} samples", self.max_samples),
+            }));
+        }
+        Ok(())
+    }
+}
+
+impl Storage for EngineStorage {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Series>, StorageError> {
+        let converted = matchers
+            .iter()
+            .map(|m| Matcher::new(index_op(m.op), m.name.clone(), m.value.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.stop(Stop::BadData(e.to_string())))?;
+        self.read(&converted, start_ms, end_ms)
+    }
+}
+
+/// Deepest expression tree a query may have (parentheses, operators, function calls and
+/// aggregations each add a level). Hand-written queries stay far below it.
+pub const MAX_QUERY_DEPTH: usize = 1_000;
+
+/// Most operators, parentheses and brackets a query may hold. The parser's time grows with
+/// the square of an operator chain's length (60,000 unary minus signs take seconds), so the
+/// count is checked before parsing.
+pub const MAX_QUERY_OPERATORS: usize = 5_000;
+
+/// Refuses a query with more than [`MAX_QUERY_OPERATORS`] operators, then parses it (with
+/// [`floe_query::parse`]'s errors) and refuses an expression tree deeper than
+/// [`MAX_QUERY_DEPTH`]. Neither the walk nor the disposal of the tree recurses.
+pub fn check_depth(query: &str) -> Result<(), QueryError> {
+    if query.len() <= floe_query::MAX_QUERY_BYTES && operator_count(query) > MAX_QUERY_OPERATORS {
+        return Err(QueryError::BadData(format!(
+            "invalid parameter \"query\": more than {MAX_QUERY_OPERATORS} operators, parentheses and brackets"
+        )));
+    }
+    let expr = floe_query::parse(query)?;
+    let mut deepest = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(&expr, 1)];
+    while let Some((e, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        if deepest > MAX_QUERY_DEPTH {
+            break;
+        }
+        let next = depth + 1;
+        match e {
+            Expr::Aggregate(a) => {
+                stack.push((&a.expr, next));
+                stack.extend(a.param.iter().map(|p| (&**p, next)));
+            }
+            Expr::Unary(u) => stack.push((&u.expr, next)),
+            Expr::Binary(b) => stack.extend([(&*b.lhs, next), (&*b.rhs, next)]),
+            Expr::Paren(p) => stack.push((&p.expr, next)),
+            Expr::Subquery(s) => stack.push((&s.expr, next)),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (&**a, next))),
+            _ => {}
+        }
+    }
+    drop(stack);
+    dismantle(expr);
+    if deepest > MAX_QUERY_DEPTH {
+        return Err(QueryError::BadData(format!(
+            "invalid parameter \"query\": expression nested more than {MAX_QUERY_DEPTH} levels deep"
+        )));
+    }
+    Ok(())
+}
+
+/// Operator characters, parentheses, brackets and the words `and`, `or`, `unless` and
+/// `atan2` outside string literals and comments (an over-estimate of the parser's operators).
+fn operator_count(text: &str) -> usize {
+    let (mut count, mut quote, mut escaped, mut comment) = (0, None, false, false);
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if comment {
+            comment = c != '\n';
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c.to_ascii_lowercase());
+            continue;
+        }
+        if matches!(word.as_str(), "and" | "or" | "unless" | "atan2") {
+            count += 1;
+        }
+        word.clear();
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '#' => comment = true,
+            '(' | '[' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+/// Drops an expression tree without recursion (the derived drop recurses once per level).
+fn dismantle(expr: Expr) {
+    let leaf = || Expr::NumberLiteral(NumberLiteral { val: 0.0 });
+    let mut stack = vec![expr];
+    while let Some(mut e) = stack.pop() {
+        match &mut e {
+            Expr::Aggregate(a) => {
+                stack.push(std::mem::replace(&mut *a.expr, leaf()));
+                stack.extend(a.param.take().map(|p| *p));
+            }
+            Expr::Unary(u) => stack.push(std::mem::replace(&mut *u.expr, leaf())),
+            Expr::Binary(b) => {
+                stack.push(std::mem::replace(&mut *b.lhs, leaf()));
+                stack.push(std::mem::replace(&mut *b.rhs, leaf()));
+            }
+            Expr::Paren(p) => stack.push(std::mem::replace(&mut *p.expr, leaf())),
+            Expr::Subquery(s) => stack.push(std::mem::replace(&mut *s.expr, leaf())),
+            Expr::Call(c) => stack.extend(c.args.args.drain(..).map(|a| *a)),
+            _ => {}
+        }
+    }
+}
+
+fn index_op(op: QueryOp) -> MatchOp {
+    match op {
+        QueryOp::Equal => MatchOp::Equal,
+        QueryOp::NotEqual => MatchOp::NotEqual,
+        QueryOp::Re => MatchOp::RegexMatch,
+        QueryOp::NotRe => MatchOp::RegexNoMatch,
+    }
+}
+
+/// The labels of a stored series, its metric name as `__name__`.
+pub fn labels_of(key: &SeriesKey) -> Labels {
+    let mut pairs = Vec::with_capacity(key.labels().len() + 1);
+    pairs.push((METRIC_NAME_LABEL.to_string(), key.name().to_string()));
+    pairs.extend(key.labels().iter().cloned());
+    Labels::new(pairs)
+}
+
+/// Parses the `match[]` arguments of the series and label endpoints: each a series selector
+/// such as `up{job="api"}` (an `or` inside braces gives one matcher set per alternative).
+/// Like Prometheus, every set must hold a matcher that the empty value fails, so no argument
+/// selects every series. Errors are the message of a `bad_data` answer.
+pub fn parse_match_params(args: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
+    let mut sets = Vec::new();
+    for text in args {
+        for set in parse_selector(text)? {
+            if set.iter().all(|m| m.matches("")) {
+                return Err(
+                    "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher"
+                        .into(),
+                );
+            }
+            sets.push(set);
+        }
+    }
+    Ok(sets)
+}
+
+fn parse_selector(text: &str) -> Result<Vec<Vec<Matcher>>, String> {
+    let bad = |m: String| format!("invalid parameter \"match[]\": {m}");
+    if text.len() > floe_query::MAX_QUERY_BYTES {
+        return Err(bad(format!(
+            "selector is {} bytes, more than the limit of {}",
+            text.len(),
+            floe_query::MAX_QUERY_BYTES
+        )));
+    }
+    if !selector_chars_only(text) {
+        return Err(bad(format!(
+            "{} is not a series selector such as up{{job=\"api\"}}",
+            short(text)
+        )));
+    }
+    let expr = promql_parser::parser::parse(text).map_err(bad)?;
+    let Expr::VectorSelector(vs) = expr else {
+        return Err(bad(format!(
+            "{} is not a series selector such as up{{job=\"api\"}}",
+            short(text)
+        )));
+    };
+    if vs.offset.is_some() || vs.at.is_some() {
+        return Err(bad(format!(
+            "{}: a series selector takes no offset or @ modifier",
+            short(text)
+        )));
+    }
+    let groups = if vs.matchers.or_matchers.is_empty() {
+        vec![vs.matchers.matchers]
+    } else {
+        vs.matchers.or_matchers
+    };
+    groups
+        .into_iter()
+        .map(|group| {
+            let mut set: Vec<Matcher> = Vec::with_capacity(group.len() + 1);
+            if let Some(name) = &vs.name {
+                set.push(Matcher::equal(METRIC_NAME_LABEL, name.clone()));
+            }
+            for m in group {
+                set.push(convert(m).map_err(bad)?);
+            }
+            Ok(set)
+        })
+        .collect()
+}
+
+/// `text` quoted, cut to 100 characters for an error message.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((i, _)) => format!("{:?}…", &text[..i]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Whether `text` has, outside its string literals, only what a series selector can hold:
+/// names, braces, matcher operators, commas and blanks. Anything else (parentheses,
+/// arithmetic) cannot make a selector, and refusing it before parsing keeps hostile nesting
+/// away from the parser.
+fn selector_chars_only(text: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                c if c.is_ascii_alphanumeric() || c.is_whitespace() => {}
+                '_' | ':' | '{' | '}' | '=' | '!' | '~' | ',' => {}
+                _ => return false,
+            },
+        }
+    }
+    true
+}
+
+fn convert(m: promql_parser::label::Matcher) -> Result<Matcher, String> {
+    use promql_parser::label::MatchOp as P;
+    let op = match m.op {
+        P::Equal => MatchOp::Equal,
+        P::NotEqual => MatchOp::NotEqual,
+        P::Re(_) => MatchOp::RegexMatch,
+        P::NotRe(_) => MatchOp::RegexNoMatch,
+    };
+    Matcher::new(op, m.name, m.value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_expressions_are_refused_without_recursion() {
+        let ok = format!("{}up{}", "(".repeat(999), ")".repeat(999));
+        check_depth(&ok).expect("999 parentheses and a selector are 1,000 levels");
+        let deep = format!("{}up{}", "(".repeat(1_000), ")".repeat(1_000));
+        let e = check_depth(&deep).expect_err("too deep");
+        assert!(e.to_string().contains("levels deep"), "{e}");
+        for long in [
+            format!("{}up{}", "(".repeat(20_000), ")".repeat(20_000)),
+            format!("{}up", "-".repeat(60_000)),
+            format!("up{}", " and up".repeat(5_001)),
+        ] {
+            let e = check_depth(&long).expect_err("too many operators");
+            assert!(e.to_string().contains("more than 5000 operators"), "{e}");
+        }
+        assert_eq!(
+            operator_count("sum by (a) (rate(x{a=~\"(+-)\"}[5m])) # (((\n or 1"),
+            6
+        );
+        let e = check_depth("up{").expect_err("parse error");
+        assert!(
+            e.to_string().starts_with("invalid parameter \"query\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn selectors_become_matcher_sets() {
+        let sets = parse_match_params(&["up{job=\"a\"}", "{x=\"1\" or y=~'2|3'}"])
+            .expect("valid selectors");
+        let shown: Vec<Vec<String>> = sets
+            .iter()
+            .map(|s| s.iter().map(ToString::to_string).collect())
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                vec!["__name__=\"up\"".to_string(), "job=\"a\"".to_string()],
+                vec!["x=\"1\"".to_string()],
+                vec!["y=~\"2|3\"".to_string()],
+            ]
+        );
+    }
+
+    #[test]
+    fn selectors_that_match_everything_or_are_not_selectors_are_refused() {
+        for (text, wanted) in [
+            ("{a=\"\"}", "non-empty matcher"),
+            ("{a=~\".*\"}", "non-empty matcher"),
+            ("{a=\"\" or b=\"1\"}", "non-empty matcher"),
+            ("rate(up[5m])", "not a series selector"),
+            ("-up", "not a series selector"),
+            ("up{a=\"(\"} + 1", "not a series selector"),
+            ("up offset 5m", "offset"),
+            ("up{", "invalid parameter \"match[]\""),
+        ] {
+            let e = parse_match_params(&[text]).expect_err(text);
+            assert!(e.contains(wanted), "{text}: {e}");
+        }
+    }
+}
