@@ -2,11 +2,14 @@
 //!
 //! Loads the TSBS devops cpu-only data set from `floe-datagen` (default 200 hosts × 12 h at
 //! 10 s, 2-decimal float values; `FLOE_BENCH_HOSTS` / `FLOE_BENCH_HOURS` change it,
-//! `FLOE_BENCH_SMOKE=1` is a quick 10 hosts × 1 h run) by InfluxDB line protocol, then runs the
+//! `FLOE_BENCH_SMOKE=1` is a quick 10 hosts × 1 h run), ending a minute before now, by InfluxDB
+//! line protocol; flushes and compacts it (`/api/v1/admin/flush`, `/api/v1/admin/compact`) so
+//! the queries read blocks at rest, then runs the
 //! TSBS-style queries of `common::tsbs` (as TSBS's VictoriaMetrics generator writes them) over
 //! `/api/v1/query_range` from one client connection: `FLOE_BENCH_QUERIES` random queries of
 //! each type (default 100), after one untimed warm-up query each. Prints p50 and p99 per type;
 //! the last line is one JSON object with `<type>_p50_us` and `<type>_p99_us` for each.
+//! `FLOE_BENCH_KINDS=single-groupby-1-1-1,cpu-max-all-8` runs only the types named.
 
 mod common;
 
@@ -45,6 +48,25 @@ fn run(conn: &mut Conn, path: &str) -> Duration {
     took
 }
 
+/// A start for `hours` of data that ends a minute ago, on a 10 s boundary: recent data, as
+/// every system's retention and head expect.
+fn recent_start_ms(hours: u32) -> i64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    (now_ms - i64::from(hours) * 3_600_000 - 60_000) / 10_000 * 10_000
+}
+
+/// Flushes the head to blocks and compacts what is due, so queries read data at rest.
+fn persist(conn: &mut Conn) {
+    for path in ["/api/v1/admin/flush", "/api/v1/admin/compact"] {
+        let r = conn.post(path, "", b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        println!("{path}: {}", r.text());
+    }
+}
+
 fn main() {
     let smoke = std::env::var("FLOE_BENCH_SMOKE").is_ok_and(|v| v == "1");
     let hosts = env_u32("FLOE_BENCH_HOSTS", if smoke { 10 } else { 200 });
@@ -54,6 +76,7 @@ fn main() {
         hosts,
         points: hours * 360,
         mode: ValueMode::Float2,
+        start_ms: recent_start_ms(hours),
         ..Config::default()
     })
     .expect("config");
@@ -61,6 +84,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let floed = start_floed(dir.path(), &[]);
     let wall = load(floed.http, "/write?db=bench", "", bodies);
+    persist(&mut Conn::new(floed.http));
     println!(
         "query bench: TSBS cpu-only {hosts} hosts x {hours} h at 10 s (float), {} samples loaded in {wall:.1} s; {reps} queries per type, one client",
         generator.sample_count()
@@ -74,7 +98,11 @@ fn main() {
         format!("\"hosts\":{hosts}"),
         format!("\"hours\":{hours}"),
     ];
-    for kind in &KINDS {
+    let only = std::env::var("FLOE_BENCH_KINDS").unwrap_or_default();
+    for kind in KINDS
+        .iter()
+        .filter(|k| only.is_empty() || only.split(',').any(|o| o == k.name))
+    {
         let queries: Vec<_> = (0..=reps)
             .map(|_| generate(kind, start_s, end_s, hosts, &mut rng))
             .collect();

@@ -6,8 +6,8 @@
 //! stopped; [`EngineStorage::finish`] then answers with that reason whatever the evaluator
 //! made of the storage error it was given.
 //!
-//! [`check_depth`] refuses expressions nested deeper than [`MAX_QUERY_DEPTH`] before they are
-//! evaluated: the evaluator recurses once per level, and a 64 KiB query can nest 20,000 deep.
+//! Query texts are checked by [`floe_query::parse`] itself (length, operator count, nesting
+//! depth), which the evaluator calls; see `floe_query::MAX_QUERY_DEPTH`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,7 +17,7 @@ use floe_query::{
     StorageError,
 };
 use floe_storage_format::SeriesKey;
-use promql_parser::parser::{Expr, NumberLiteral};
+use promql_parser::parser::Expr;
 
 use crate::engine::Engine;
 use crate::index::{METRIC_NAME_LABEL, MatchOp, Matcher};
@@ -97,12 +97,48 @@ impl EngineStorage {
     ) -> Result<Vec<Series>, StorageError> {
         let selected = self.engine.select_in_range(matchers, start, end);
         self.count(selected.len(), 0)?;
+        let threads = read_threads(selected.len());
+        if threads <= 1 {
+            return self.read_some(&selected, start, end);
+        }
+        // Decoding dominates wide reads: split the series over the cores, keeping their order.
+        let per = selected.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<Series>, StorageError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = selected
+                .chunks(per)
+                .map(|part| scope.spawn(move || self.read_some(part, start, end)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StorageError {
+                            message: "a series reader thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(selected.len());
+        for part in parts {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    /// Reads `selected` in order on this thread.
+    fn read_some(
+        &self,
+        selected: &[(crate::index::SeriesRef, SeriesKey)],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, StorageError> {
         let mut out = Vec::with_capacity(selected.len());
         for (r, key) in selected {
             if Instant::now() > self.deadline {
                 return Err(self.stop(Stop::Timeout));
             }
-            let samples = self.engine.read(r, start, end).map_err(|e| StorageError {
+            let samples = self.engine.read(*r, start, end).map_err(|e| StorageError {
                 message: format!("read series {key}: {e}"),
             })?;
             if samples.is_empty() {
@@ -110,7 +146,7 @@ impl EngineStorage {
             }
             self.count(0, samples.len())?;
             out.push(Series {
-                labels: labels_of(&key),
+                labels: labels_of(key),
                 samples: samples.iter().map(|s| (s.ts, s.value)).collect(),
             });
         }
@@ -157,6 +193,17 @@ impl EngineStorage {
     }
 }
 
+/// Series one reader thread takes at least: below this, starting a thread costs more than
+/// it saves.
+const SERIES_PER_READ_THREAD: usize = 32;
+
+/// How many threads read `series` series: one per core, at most one per
+/// [`SERIES_PER_READ_THREAD`] series.
+fn read_threads(series: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.min(series / SERIES_PER_READ_THREAD).max(1)
+}
+
 impl Storage for EngineStorage {
     fn select(
         &self,
@@ -170,117 +217,6 @@ impl Storage for EngineStorage {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.stop(Stop::BadData(e.to_string())))?;
         self.read(&converted, start_ms, end_ms)
-    }
-}
-
-/// Deepest expression tree a query may have (parentheses, operators, function calls and
-/// aggregations each add a level). Hand-written queries stay far below it.
-pub const MAX_QUERY_DEPTH: usize = 1_000;
-
-/// Most operators, parentheses and brackets a query may hold. The parser's time grows with
-/// the square of an operator chain's length (60,000 unary minus signs take seconds), so the
-/// count is checked before parsing.
-pub const MAX_QUERY_OPERATORS: usize = 5_000;
-
-/// Refuses a query with more than [`MAX_QUERY_OPERATORS`] operators, then parses it (with
-/// [`floe_query::parse`]'s errors) and refuses an expression tree deeper than
-/// [`MAX_QUERY_DEPTH`]. Neither the walk nor the disposal of the tree recurses.
-pub fn check_depth(query: &str) -> Result<(), QueryError> {
-    if query.len() <= floe_query::MAX_QUERY_BYTES && operator_count(query) > MAX_QUERY_OPERATORS {
-        return Err(QueryError::BadData(format!(
-            "invalid parameter \"query\": more than {MAX_QUERY_OPERATORS} operators, parentheses and brackets"
-        )));
-    }
-    let expr = floe_query::parse(query)?;
-    let mut deepest = 0;
-    let mut stack: Vec<(&Expr, usize)> = vec![(&expr, 1)];
-    while let Some((e, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        if deepest > MAX_QUERY_DEPTH {
-            break;
-        }
-        let next = depth + 1;
-        match e {
-            Expr::Aggregate(a) => {
-                stack.push((&a.expr, next));
-                stack.extend(a.param.iter().map(|p| (&**p, next)));
-            }
-            Expr::Unary(u) => stack.push((&u.expr, next)),
-            Expr::Binary(b) => stack.extend([(&*b.lhs, next), (&*b.rhs, next)]),
-            Expr::Paren(p) => stack.push((&p.expr, next)),
-            Expr::Subquery(s) => stack.push((&s.expr, next)),
-            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (&**a, next))),
-            _ => {}
-        }
-    }
-    drop(stack);
-    dismantle(expr);
-    if deepest > MAX_QUERY_DEPTH {
-        return Err(QueryError::BadData(format!(
-            "invalid parameter \"query\": expression nested more than {MAX_QUERY_DEPTH} levels deep"
-        )));
-    }
-    Ok(())
-}
-
-/// Operator characters, parentheses, brackets and the words `and`, `or`, `unless` and
-/// `atan2` outside string literals and comments (an over-estimate of the parser's operators).
-fn operator_count(text: &str) -> usize {
-    let (mut count, mut quote, mut escaped, mut comment) = (0, None, false, false);
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if comment {
-            comment = c != '\n';
-            continue;
-        }
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' && q != '`' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        if c.is_ascii_alphanumeric() || c == '_' {
-            word.push(c.to_ascii_lowercase());
-            continue;
-        }
-        if matches!(word.as_str(), "and" | "or" | "unless" | "atan2") {
-            count += 1;
-        }
-        word.clear();
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '#' => comment = true,
-            '(' | '[' | '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' => count += 1,
-            _ => {}
-        }
-    }
-    count
-}
-
-/// Drops an expression tree without recursion (the derived drop recurses once per level).
-fn dismantle(expr: Expr) {
-    let leaf = || Expr::NumberLiteral(NumberLiteral { val: 0.0 });
-    let mut stack = vec![expr];
-    while let Some(mut e) = stack.pop() {
-        match &mut e {
-            Expr::Aggregate(a) => {
-                stack.push(std::mem::replace(&mut *a.expr, leaf()));
-                stack.extend(a.param.take().map(|p| *p));
-            }
-            Expr::Unary(u) => stack.push(std::mem::replace(&mut *u.expr, leaf())),
-            Expr::Binary(b) => {
-                stack.push(std::mem::replace(&mut *b.lhs, leaf()));
-                stack.push(std::mem::replace(&mut *b.rhs, leaf()));
-            }
-            Expr::Paren(p) => stack.push(std::mem::replace(&mut *p.expr, leaf())),
-            Expr::Subquery(s) => stack.push(std::mem::replace(&mut *s.expr, leaf())),
-            Expr::Call(c) => stack.extend(c.args.args.drain(..).map(|a| *a)),
-            _ => {}
-        }
     }
 }
 
@@ -420,32 +356,6 @@ fn convert(m: promql_parser::label::Matcher) -> Result<Matcher, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deep_expressions_are_refused_without_recursion() {
-        let ok = format!("{}up{}", "(".repeat(999), ")".repeat(999));
-        check_depth(&ok).expect("999 parentheses and a selector are 1,000 levels");
-        let deep = format!("{}up{}", "(".repeat(1_000), ")".repeat(1_000));
-        let e = check_depth(&deep).expect_err("too deep");
-        assert!(e.to_string().contains("levels deep"), "{e}");
-        for long in [
-            format!("{}up{}", "(".repeat(20_000), ")".repeat(20_000)),
-            format!("{}up", "-".repeat(60_000)),
-            format!("up{}", " and up".repeat(5_001)),
-        ] {
-            let e = check_depth(&long).expect_err("too many operators");
-            assert!(e.to_string().contains("more than 5000 operators"), "{e}");
-        }
-        assert_eq!(
-            operator_count("sum by (a) (rate(x{a=~\"(+-)\"}[5m])) # (((\n or 1"),
-            6
-        );
-        let e = check_depth("up{").expect_err("parse error");
-        assert!(
-            e.to_string().starts_with("invalid parameter \"query\""),
-            "{e}"
-        );
-    }
 
     #[test]
     fn selectors_become_matcher_sets() {

@@ -721,3 +721,65 @@ fn instant_and_range_queries_evaluate_promql() {
     );
     f.stop(&[]);
 }
+
+/// TSBS's query shape (VictoriaMetrics generator): one query over two metrics grouped by
+/// name. Prometheus 2.42 semantics refuse it (the names go before the grouping and the
+/// series collide); with `--query-delayed-name-removal` each metric answers under its name.
+#[test]
+fn delayed_name_removal_answers_tsbs_multi_metric_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = Floed::start(&dir.path().join("data"), &["--query-delayed-name-removal"]);
+    let b = base_ms();
+    let cpu = |name: &str, host: &str, base: f64| {
+        let pts: Vec<(i64, f64)> = (0..5).map(|i| (b + i * 15_000, base + i as f64)).collect();
+        series(&[("__name__", name), ("hostname", host)], &pts)
+    };
+    let body = encode_write_request(&[
+        cpu("cpu_usage_user", "host_3", 10.0),
+        cpu("cpu_usage_system", "host_3", 20.0),
+        cpu("cpu_usage_idle", "host_3", 30.0),
+        cpu("cpu_usage_user", "host_4", 40.0),
+    ]);
+    let r = request(f.http, "POST", "/api/v1/write", &[], &body);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let q = enc(
+        "max(max_over_time({__name__=~'cpu_(usage_user|usage_system)', hostname='host_3'}[1m])) by (__name__)",
+    );
+    let t = (b + 60_000) / 1000;
+    exact(
+        &get(&f, &format!("/api/v1/query?query={q}&time={t}")),
+        200,
+        &format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"__name__":"cpu_usage_system"}},"value":[{t},"24"]}},{{"metric":{{"__name__":"cpu_usage_user"}},"value":[{t},"14"]}}]}}}}"#
+        ),
+    );
+    let range = format!(
+        "/api/v1/query_range?query={q}&start={}&end={t}&step=30",
+        (b + 30_000) / 1000
+    );
+    exact(
+        &get(&f, &range),
+        200,
+        &format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"__name__":"cpu_usage_system"}},"values":[{}]}},{{"metric":{{"__name__":"cpu_usage_user"}},"values":[{}]}}]}}}}"#,
+            points(b, &[(30_000, "22"), (60_000, "24")]),
+            points(b, &[(30_000, "12"), (60_000, "14")]),
+        ),
+    );
+    // Names that no aggregation kept still go at the end.
+    let r = get(
+        &f,
+        &format!(
+            "/api/v1/query?query={}&time={t}",
+            enc("max_over_time(cpu_usage_system[1m])")
+        ),
+    );
+    exact(
+        &r,
+        200,
+        &format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"hostname":"host_3"}},"value":[{t},"24"]}}]}}}}"#
+        ),
+    );
+    f.stop(&[]);
+}

@@ -25,6 +25,8 @@ mod tests_binary;
 mod tests_call;
 #[cfg(test)]
 mod tests_fuzz;
+#[cfg(test)]
+mod tests_names;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -59,10 +61,10 @@ pub(crate) fn instant(
     time_ms: i64,
     opts: &QueryOptions,
 ) -> Result<(QueryValue, QueryStats), QueryError> {
-    let expr = crate::parse(query)?;
+    let expr = crate::parse::Tree::new(crate::parse(query)?);
     let ctx = Ctx::new(storage, opts, time_ms, time_ms);
     let ev = Evaluator::new(&ctx, Grid::instant(time_ms));
-    let value = ev.eval(&expr)?;
+    let value = ev.eval_root(&expr)?;
     let out = shape_instant(value, &ev, keeps_order(&expr));
     Ok((out, ctx.stats.get()))
 }
@@ -77,7 +79,7 @@ pub(crate) fn range(
     opts: &QueryOptions,
 ) -> Result<(QueryValue, QueryStats), QueryError> {
     let grid = range_grid(start_ms, end_ms, step_ms, opts)?;
-    let expr = crate::parse(query)?;
+    let expr = crate::parse::Tree::new(crate::parse(query)?);
     match expr.value_type() {
         ValueType::Scalar | ValueType::Vector => {}
         other => {
@@ -93,7 +95,7 @@ pub(crate) fn range(
     }
     let ctx = Ctx::new(storage, opts, start_ms, end_ms);
     let ev = Evaluator::new(&ctx, grid);
-    let value = ev.eval(&expr)?;
+    let value = ev.eval_root(&expr)?;
     let series = match value {
         Value::Scalar(vals) => vec![RangeSeries {
             labels: Labels::default(),
@@ -378,14 +380,54 @@ impl<'a> Evaluator<'a> {
             }
             Value::Vector(mut rows) => {
                 for r in &mut rows {
-                    r.labels = rows::drop_name(&r.labels);
+                    self.remove_name(r);
                     r.vals.iter_mut().flatten().for_each(|v| *v = -*v);
                 }
-                rows::check_unique_series(&rows)?;
+                // Under delayed name removal the check waits for the end of the evaluation.
+                if !self.delayed_name_removal() {
+                    rows::check_unique_series(&rows)?;
+                }
                 Ok(Value::Vector(rows))
             }
             other => Err(type_error("scalar or instant vector", &other)),
         }
+    }
+
+    /// Whether names are removed at the end of the evaluation (Prometheus 3's
+    /// `promql-delayed-name-removal`) rather than where an operation drops them.
+    pub(crate) fn delayed_name_removal(&self) -> bool {
+        self.ctx.opts.delayed_name_removal
+    }
+
+    /// Drops `row`'s metric name, or with delayed name removal marks it to be dropped at the
+    /// end (the name stays visible to grouping, matching and label functions until then).
+    pub(crate) fn remove_name(&self, row: &mut Row) {
+        if self.delayed_name_removal() {
+            row.drop_name = true;
+        } else {
+            row.labels = rows::drop_name(&row.labels);
+        }
+    }
+
+    /// Evaluates the query's expression: with delayed name removal, then drops the names of
+    /// the marked series and checks that no two series share a label set at one step.
+    fn eval_root(&self, expr: &Expr) -> Result<Value, QueryError> {
+        let value = self.eval(expr)?;
+        if !self.delayed_name_removal() {
+            return Ok(value);
+        }
+        Ok(match value {
+            Value::Vector(rows) => Value::Vector(rows::remove_marked_names(
+                rows,
+                self.grid.len,
+                self.ctx.opts.max_points,
+            )?),
+            Value::Range(mut set) => {
+                set.series = rows::remove_marked_series_names(std::mem::take(&mut set.series))?;
+                Value::Range(set)
+            }
+            other => other,
+        })
     }
 
     /// Resolves an `@` modifier to milliseconds.

@@ -12,11 +12,13 @@
 
 mod error;
 mod functions;
+mod parse;
 mod storage;
 pub mod testing;
 mod value;
 
 pub use error::{QueryError, StorageError};
+pub use parse::{EVAL_STACK_BYTES, MAX_QUERY_BYTES, MAX_QUERY_DEPTH, MAX_QUERY_OPERATORS, parse};
 pub use storage::{LabelMatcher, MatchOp, Storage};
 pub use value::{InstantSample, Labels, QueryValue, RangeSeries, Series, is_stale_marker};
 
@@ -40,6 +42,12 @@ pub struct QueryOptions {
     pub timeout: Duration,
     /// Most steps a range query may have (Prometheus refuses more than 11,000).
     pub max_steps: usize,
+    /// Prometheus 3's `promql-delayed-name-removal`: functions and operators that drop the
+    /// metric name only mark their series, and the names go at the end of the evaluation, so
+    /// `by (__name__)`, `on (__name__)` and `label_replace` still see them and the "same
+    /// labelset" check runs on the final result. Off: Prometheus 2.42's semantics. See
+    /// `docs/promql.md` for the one place it departs from Prometheus 3.
+    pub delayed_name_removal: bool,
 }
 
 impl Default for QueryOptions {
@@ -51,43 +59,10 @@ impl Default for QueryOptions {
             max_points: 50_000_000,
             timeout: Duration::from_secs(120),
             max_steps: 11_000,
+            delayed_name_removal: false,
         }
     }
 }
-
-/// Parses a PromQL expression; the error is `bad_data` and carries the parser's message.
-pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(QueryError::BadData(format!(
-            "query is {} bytes, more than the limit of {MAX_QUERY_BYTES}",
-            query.len()
-        )));
-    }
-    register_prometheus_2_functions();
-    promql_parser::parser::parse(query)
-        .map_err(|msg| QueryError::BadData(format!("invalid parameter \"query\": {msg}")))
-}
-
-/// Teaches the parser the Prometheus 2.x functions it no longer knows (`holt_winters`, renamed
-/// `double_exponential_smoothing` in Prometheus 3). Runs once per process.
-fn register_prometheus_2_functions() {
-    use promql_parser::parser::{Function, register_extra_functions, value::ValueType};
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let holt_winters = Function::new(
-            "holt_winters",
-            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
-            0,
-            ValueType::Vector,
-            false,
-        );
-        // Fails only if a later parser version defines the function itself, which is fine.
-        let _ = register_extra_functions(vec![holt_winters]);
-    });
-}
-
-/// Longest query text accepted (the parser is recursive; this bounds its depth too).
-pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
 mod eval;
 

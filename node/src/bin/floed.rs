@@ -93,6 +93,16 @@ struct Args {
     /// Most steps of a range query.
     #[arg(long, env = "FLOE_QUERY_MAX_STEPS")]
     query_max_steps: Option<usize>,
+    /// Remove metric names at the end of PromQL evaluation (Prometheus 3's
+    /// promql-delayed-name-removal), e.g. for TSBS's `by (__name__)` queries; `true` or
+    /// `false`, the bare flag meaning `true`.
+    #[arg(
+        long,
+        env = "FLOE_QUERY_DELAYED_NAME_REMOVAL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    query_delayed_name_removal: Option<bool>,
 }
 
 /// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
@@ -102,6 +112,9 @@ fn apply_query(args: &mut Args, q: &mut QueryConfig) {
     }
     if let Some(v) = args.query_timeout.take() {
         q.timeout = v;
+    }
+    if let Some(v) = args.query_delayed_name_removal.take() {
+        q.delayed_name_removal = v;
     }
     let sizes = [
         (args.query_max_series.take(), &mut q.max_series),

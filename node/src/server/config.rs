@@ -71,6 +71,12 @@ pub struct QueryConfig {
     pub max_points: usize,
     /// Most steps of a range query, `(end - start) / step` (Prometheus: 11,000). Default 11,000.
     pub max_steps: usize,
+    /// Prometheus 3's `promql-delayed-name-removal`: functions and operators that drop the
+    /// metric name only mark their series, and the names go at the end of the evaluation, so
+    /// multi-metric queries such as TSBS's `max(max_over_time({__name__=~"a|b"}[1m])) by
+    /// (__name__)` answer one series per metric instead of a "same labelset" error.
+    /// Default false: Prometheus 2.42's semantics (`docs/promql.md`).
+    pub delayed_name_removal: bool,
 }
 
 impl Default for QueryConfig {
@@ -83,6 +89,7 @@ impl Default for QueryConfig {
             max_samples: d.max_samples,
             max_points: d.max_points,
             max_steps: d.max_steps,
+            delayed_name_removal: d.delayed_name_removal,
         }
     }
 }
@@ -229,6 +236,7 @@ impl ServerConfig {
             max_points: q.max_points,
             timeout,
             max_steps: q.max_steps,
+            delayed_name_removal: q.delayed_name_removal,
         })
     }
 

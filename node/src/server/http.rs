@@ -16,6 +16,7 @@ use floe_storage_format::{Sample, SeriesKey};
 use super::AppState;
 use super::sink::IngestError;
 
+mod admin;
 mod influx;
 mod opentsdb;
 mod query;
@@ -47,6 +48,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/flags", get(query::status_flags))
         .route("/api/v1/status/runtimeinfo", get(query::runtimeinfo))
         .route("/api/v1/read", post(remote_read::read))
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/admin/compact", post(admin::compact))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/ready", get(ready))

@@ -144,6 +144,13 @@ impl Acc {
 
 impl Evaluator<'_> {
     /// Evaluates an aggregation.
+    ///
+    /// With delayed name removal the input rows still have their names, so `by (__name__)`
+    /// groups by them. A group's row is never marked: its labels are the ones `by` asked for,
+    /// name included, so `max by (__name__) (max_over_time(...))` answers one series per
+    /// metric, named (as VictoriaMetrics does). Prometheus 3 marks a group if any member is
+    /// marked, which drops the name at the end and makes two such groups collide; see
+    /// `docs/promql.md`. `topk` and `bottomk` pass their elements' marks on.
     pub(crate) fn eval_aggregate(&self, a: &AggregateExpr) -> Result<Value, QueryError> {
         let op = a.op.id();
         let g = Grouping::of(&a.modifier);
@@ -194,12 +201,12 @@ impl Evaluator<'_> {
         Ok(groups
             .into_iter()
             .enumerate()
-            .map(|(gi, labels)| Row {
-                labels,
-                vals: acc[gi * steps..(gi + 1) * steps]
+            .map(|(gi, labels)| {
+                let vals = acc[gi * steps..(gi + 1) * steps]
                     .iter()
                     .map(|a| a.seen.then(|| a.result(op)))
-                    .collect(),
+                    .collect();
+                Row::new(labels, vals)
             })
             .collect())
     }
@@ -211,10 +218,7 @@ impl Evaluator<'_> {
         self.ctx.check_points(groups.len(), steps)?;
         let mut out: Vec<Row> = groups
             .into_iter()
-            .map(|labels| Row {
-                labels,
-                vals: vec![None; steps],
-            })
+            .map(|labels| Row::new(labels, vec![None; steps]))
             .collect();
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); out.len()];
         for (step, &q) in q.iter().enumerate().take(steps) {
@@ -287,7 +291,8 @@ impl Evaluator<'_> {
                     let oi = match out_of_row[ri] {
                         Some(oi) => oi,
                         None => {
-                            let oi = out.row(Rc::clone(&rows[ri].labels))?;
+                            let r = &rows[ri];
+                            let oi = out.row_marked(Rc::clone(&r.labels), r.drop_name)?;
                             out_of_row[ri] = Some(oi);
                             oi
                         }

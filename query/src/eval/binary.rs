@@ -10,7 +10,7 @@ use promql_parser::parser::token::{
 };
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::rows::{FastMap, Row, RowSet, drop_name, fast_map, merge_rows};
+use super::rows::{FastMap, Row, RowSet, fast_map, merge_rows};
 use super::{Evaluator, Value};
 use crate::value::Labels;
 use crate::{METRIC_NAME, QueryError};
@@ -210,7 +210,7 @@ impl Evaluator<'_> {
         let rename = drops_name(op) || return_bool;
         for r in &mut rows {
             if rename {
-                r.labels = drop_name(&r.labels);
+                self.remove_name(r);
             }
             for (slot, s) in r.vals.iter_mut().zip(scalar) {
                 let Some(v) = *slot else { continue };
@@ -288,6 +288,7 @@ impl Evaluator<'_> {
             .map(|(r, vals)| Row {
                 labels: r.labels,
                 vals,
+                drop_name: r.drop_name,
             })
             .collect();
         merge_rows(rows, steps, self.ctx.opts.max_points)
@@ -316,6 +317,7 @@ impl Evaluator<'_> {
             cache: fast_map(),
             out: RowSet::new(self.grid.len, self.ctx.opts.max_points),
             writer: Vec::new(),
+            delayed: self.delayed_name_removal(),
         };
         for step in 0..self.grid.len {
             self.ctx.check_timeout()?;
@@ -361,7 +363,7 @@ impl Evaluator<'_> {
                 } else if !keep {
                     continue;
                 }
-                let row = st.result_row(m, op, return_bool, (i, &r.labels), (j, &one[j].labels))?;
+                let row = st.result_row(m, op, return_bool, (i, r), (j, &one[j].labels))?;
                 conflict |= st.record(m, s, row, tag, step, value)?;
             }
             if conflict {
@@ -383,6 +385,9 @@ struct BinopState {
     out: RowSet,
     /// Per output row: (step tag, signature) of its last write.
     writer: Vec<(usize, usize)>,
+    /// Delayed name removal: `bool` comparisons mark their result instead of dropping the
+    /// name.
+    delayed: bool,
 }
 
 impl BinopState {
@@ -391,17 +396,24 @@ impl BinopState {
         m: &Matching<'_>,
         op: TokenId,
         return_bool: bool,
-        many: (usize, &Rc<Labels>),
+        many: (usize, &Row),
         one: (usize, &Rc<Labels>),
     ) -> Result<usize, QueryError> {
         if let Some(&row) = self.cache.get(&(many.0, one.0)) {
             return Ok(row);
         }
-        let mut labels = m.result_labels(op, many.1, one.1);
+        let mut labels = m.result_labels(op, &many.1.labels, one.1);
+        // Arithmetic has dropped the name already; a filtering comparison passes the many
+        // side's mark on (Prometheus 3 loses it there, keeping a name 2.42 drops).
+        let mut mark = many.1.drop_name && labels.get(METRIC_NAME).is_some();
         if return_bool {
-            labels.remove(METRIC_NAME);
+            if self.delayed {
+                mark = labels.get(METRIC_NAME).is_some();
+            } else {
+                labels.remove(METRIC_NAME);
+            }
         }
-        let row = self.out.row(Rc::new(labels))?;
+        let row = self.out.row_marked(Rc::new(labels), mark)?;
         if self.writer.len() <= row {
             self.writer.resize(row + 1, (0, 0));
         }

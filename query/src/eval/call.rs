@@ -84,10 +84,10 @@ impl Evaluator<'_> {
             "vector" => {
                 let vals = self.eval_scalar(arg(&args, 0)?)?;
                 let labels = Rc::new(Labels::default());
-                return Ok(Value::Vector(vec![Row {
+                return Ok(Value::Vector(vec![Row::new(
                     labels,
-                    vals: vals.into_iter().map(Some).collect(),
-                }]));
+                    vals.into_iter().map(Some).collect(),
+                )]));
             }
             "scalar" => return self.scalar(arg(&args, 0)?),
             "absent" => return self.absent(arg(&args, 0)?),
@@ -135,6 +135,7 @@ impl Evaluator<'_> {
             }
         }
         let keep_name = name == "last_over_time";
+        let delayed = self.delayed_name_removal();
         let grid = self.grid;
         // With `@` (and no slide) every step sees the same window: compute once, at the first
         // step, as Prometheus's step-invariant evaluation does.
@@ -171,15 +172,24 @@ impl Evaluator<'_> {
                 vals.iter_mut().for_each(|x| *x = v);
             }
             if vals.iter().any(Option::is_some) {
-                let labels = if keep_name {
-                    Rc::clone(&s.labels)
-                } else {
-                    drop_name(&s.labels)
+                // Delayed name removal marks instead of dropping; `last_over_time` keeps the
+                // mark of a subquery's series.
+                let (labels, drop) = match (keep_name, delayed) {
+                    (true, _) => (Rc::clone(&s.labels), s.drop_name),
+                    (false, true) => (Rc::clone(&s.labels), true),
+                    (false, false) => (drop_name(&s.labels), false),
                 };
-                rows.push(Row { labels, vals });
+                rows.push(Row {
+                    labels,
+                    vals,
+                    drop_name: drop,
+                });
             }
         }
-        check_unique_series(&rows)?;
+        // Prometheus 3 skips this check under delayed name removal (names still tell apart).
+        if !delayed {
+            check_unique_series(&rows)?;
+        }
         Ok(rows)
     }
 
@@ -197,10 +207,7 @@ impl Evaluator<'_> {
                 let vals = (0..self.grid.len)
                     .map(|i| Some(self.grid.ts(i) as f64 / 1000.0))
                     .collect();
-                vec![Row {
-                    labels: Rc::new(Labels::default()),
-                    vals,
-                }]
+                vec![Row::new(Rc::new(Labels::default()), vals)]
             }
             None => return Err(QueryError::BadData(format!("{name} needs an argument"))),
         };
@@ -212,7 +219,7 @@ impl Evaluator<'_> {
         let mut out = Vec::with_capacity(rows.len());
         for mut r in rows {
             self.ctx.check_timeout()?;
-            r.labels = drop_name(&r.labels);
+            self.remove_name(&mut r);
             for (i, slot) in r.vals.iter_mut().enumerate() {
                 let Some(v) = *slot else { continue };
                 argv.clear();
@@ -250,7 +257,7 @@ impl Evaluator<'_> {
         let vals: Vec<Option<f64>> = (0..self.grid.len)
             .map(|i| (!rows.iter().any(|r| r.vals[i].is_some())).then_some(1.0))
             .collect();
-        let row = Row { labels, vals };
+        let row = Row::new(labels, vals);
         Ok(Value::Vector(if row.any() {
             vec![row]
         } else {
@@ -282,10 +289,10 @@ impl Evaluator<'_> {
             Expr::MatrixSelector(ms) => Some(&ms.vs),
             _ => None,
         };
-        let row = Row {
-            labels: Rc::new(absent_labels(vs)?),
-            vals: present.iter().map(|p| (!p).then_some(1.0)).collect(),
-        };
+        let row = Row::new(
+            Rc::new(absent_labels(vs)?),
+            present.iter().map(|p| (!p).then_some(1.0)).collect(),
+        );
         Ok(Value::Vector(if row.any() {
             vec![row]
         } else {
@@ -298,19 +305,22 @@ impl Evaluator<'_> {
         let rows = if let Expr::VectorSelector(vs) = unparen(a) {
             self.selector_points(vs, true)?
                 .into_iter()
-                .map(|(labels, pts)| Row {
-                    labels: drop_name(&Rc::new(labels)),
-                    vals: pts
-                        .iter()
-                        .map(|p| p.map(|(t, _)| t as f64 / 1000.0))
-                        .collect(),
+                .map(|(labels, pts)| {
+                    let mut r = Row::new(
+                        Rc::new(labels),
+                        pts.iter()
+                            .map(|p| p.map(|(t, _)| t as f64 / 1000.0))
+                            .collect(),
+                    );
+                    self.remove_name(&mut r);
+                    r
                 })
                 .filter(Row::any)
                 .collect()
         } else {
             let mut rows = self.eval_vector(a)?;
             for r in &mut rows {
-                r.labels = drop_name(&r.labels);
+                self.remove_name(r);
                 for (i, slot) in r.vals.iter_mut().enumerate() {
                     if slot.is_some() {
                         *slot = Some(self.grid.ts(i) as f64 / 1000.0);
@@ -367,6 +377,7 @@ impl Evaluator<'_> {
                 functions::label_join(l, dst, sep, &strings[2..])
             }
         };
+        let dst_is_name = strings.first().is_some_and(|d| d == METRIC_NAME);
         // Prometheus checks the arguments at every step, with or without elements.
         apply(&Labels::default())?;
         let mut cache: FastMap<Rc<Labels>, Rc<Labels>> = fast_map();
@@ -381,6 +392,10 @@ impl Evaluator<'_> {
                 }
             };
             r.labels = new;
+            // Setting `__name__` keeps it (Prometheus 3 clears the delayed-removal mark).
+            if dst_is_name {
+                r.drop_name = false;
+            }
             out.push(r);
         }
         merge_rows(out, self.grid.len, self.ctx.opts.max_points).map(Value::Vector)

@@ -23,9 +23,21 @@ pub(crate) fn fast_map<K, V>() -> FastMap<K, V> {
 pub(crate) struct Row {
     pub(crate) labels: Rc<Labels>,
     pub(crate) vals: Vec<Option<f64>>,
+    /// With delayed name removal: the name is still in `labels` but goes at the end of the
+    /// evaluation (Prometheus 3's `DropName`). Always false otherwise.
+    pub(crate) drop_name: bool,
 }
 
 impl Row {
+    /// A row without the delayed-removal mark.
+    pub(crate) fn new(labels: Rc<Labels>, vals: Vec<Option<f64>>) -> Row {
+        Row {
+            labels,
+            vals,
+            drop_name: false,
+        }
+    }
+
     /// Whether the row has a value at some step.
     pub(crate) fn any(&self) -> bool {
         self.vals.iter().any(Option::is_some)
@@ -45,6 +57,51 @@ pub(crate) fn drop_name(labels: &Rc<Labels>) -> Rc<Labels> {
     let mut l = (**labels).clone();
     l.remove(METRIC_NAME);
     Rc::new(l)
+}
+
+/// Delayed name removal's last step (Prometheus 3's `cleanupMetricLabels`): drops the name of
+/// every marked row, then merges rows that now share a label set; values at one step of the
+/// same label set are the "same labelset" error.
+pub(crate) fn remove_marked_names(
+    mut rows: Vec<Row>,
+    steps: usize,
+    max_points: usize,
+) -> Result<Vec<Row>, QueryError> {
+    for r in &mut rows {
+        if std::mem::take(&mut r.drop_name) {
+            r.labels = drop_name(&r.labels);
+        }
+    }
+    merge_rows(rows, steps, max_points)
+}
+
+/// [`remove_marked_names`] for a range vector (an instant query of a subquery): series that
+/// end up with one label set are merged, unless they have samples at one timestamp.
+pub(crate) fn remove_marked_series_names(
+    series: Vec<SampleSeries>,
+) -> Result<Vec<SampleSeries>, QueryError> {
+    let mut out: Vec<SampleSeries> = Vec::with_capacity(series.len());
+    let mut index = fast_map::<Rc<Labels>, usize>();
+    for mut s in series {
+        if std::mem::take(&mut s.drop_name) {
+            s.labels = drop_name(&s.labels);
+        }
+        match index.get(&s.labels) {
+            None => {
+                index.insert(Rc::clone(&s.labels), out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                let merged = &mut out[i].samples;
+                merged.extend(s.samples);
+                merged.sort_by_key(|p| p.0);
+                if merged.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(same_labelset_error());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Fails if two rows have the same labels, whatever their steps (Prometheus's check on a
@@ -82,8 +139,18 @@ impl RowSet {
         }
     }
 
-    /// The index of the row with `labels`, created if new.
+    /// The index of the row with `labels`, created (unmarked) if new.
     pub(crate) fn row(&mut self, labels: Rc<Labels>) -> Result<usize, QueryError> {
+        self.row_marked(labels, false)
+    }
+
+    /// The index of the row with `labels`, created if new with the delayed-removal mark
+    /// `drop_name` (the first row of a label set decides, as in Prometheus's `rangeEval`).
+    pub(crate) fn row_marked(
+        &mut self,
+        labels: Rc<Labels>,
+        drop_name: bool,
+    ) -> Result<usize, QueryError> {
         if let Some(&i) = self.index.get(&labels) {
             return Ok(i);
         }
@@ -102,6 +169,7 @@ impl RowSet {
         self.rows.push(Row {
             labels: Rc::clone(&labels),
             vals: vec![None; self.steps],
+            drop_name,
         });
         self.index.insert(labels, i);
         Ok(i)
@@ -140,7 +208,7 @@ pub(crate) fn merge_rows(
     }
     let mut set = RowSet::new(steps, max_points);
     for r in rows {
-        let i = set.row(Rc::clone(&r.labels))?;
+        let i = set.row_marked(Rc::clone(&r.labels), r.drop_name)?;
         for (step, v) in r.vals.iter().enumerate() {
             if let Some(v) = v {
                 set.set(i, step, *v)?;
@@ -156,6 +224,8 @@ pub(crate) fn merge_rows(
 pub(crate) struct SampleSeries {
     pub(crate) labels: Rc<Labels>,
     pub(crate) samples: Vec<(i64, f64)>,
+    /// The delayed-removal mark of the rows a subquery made this series from.
+    pub(crate) drop_name: bool,
 }
 
 /// A range vector: the series of a matrix selector or a subquery, with what places their

@@ -91,10 +91,9 @@ impl Evaluator<'_> {
             .into_iter()
             .filter_map(|(labels, pts)| {
                 let vals: Vec<Option<f64>> = pts.iter().map(|p| p.map(|(_, v)| v)).collect();
-                vals.iter().any(Option::is_some).then(|| Row {
-                    labels: Rc::new(labels),
-                    vals,
-                })
+                vals.iter()
+                    .any(Option::is_some)
+                    .then(|| Row::new(Rc::new(labels), vals))
             })
             .collect())
     }
@@ -175,6 +174,7 @@ impl Evaluator<'_> {
                 SampleSeries {
                     labels: Rc::new(s.labels),
                     samples,
+                    drop_name: false,
                 }
             })
             .collect();

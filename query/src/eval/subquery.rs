@@ -63,6 +63,7 @@ impl Evaluator<'_> {
                     .filter_map(|(i, v)| v.map(|v| (inner.grid.ts(i), v)))
                     .collect(),
                 labels: r.labels,
+                drop_name: r.drop_name,
             })
             .collect();
         Ok(set)

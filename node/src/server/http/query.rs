@@ -16,7 +16,7 @@ use floe_query::{QueryError, QueryOptions, QueryStats, QueryValue};
 use super::query_api::{ApiError, Params, now_ms, parse_duration, parse_time, success, thousands};
 use super::query_json::{format_rfc3339, json_string, labels_json, query_data, string_list};
 use crate::engine::Engine;
-use crate::query::{EngineStorage, check_depth, labels_of, parse_match_params};
+use crate::query::{EngineStorage, labels_of, parse_match_params};
 use crate::server::AppState;
 use crate::server::metrics::{QUERIES, QUERY_SAMPLES, QUERY_SERIES};
 
@@ -171,12 +171,10 @@ fn options(state: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
     Ok(opts)
 }
 
-/// Stack of a query thread: the evaluator recurses once per level of the expression, up to
-/// [`crate::query::MAX_QUERY_DEPTH`], and debug builds use large frames.
-const QUERY_STACK_BYTES: usize = 64 << 20;
-
-/// Evaluates `text` on a thread of its own (with a deep stack), answering `timeout` if it
-/// overruns its budget. Expressions nested too deep are refused before evaluation.
+/// Evaluates `text` on a thread of its own with [`floe_query::EVAL_STACK_BYTES`] of stack
+/// (the evaluator recurses once per level of the expression, up to
+/// [`floe_query::MAX_QUERY_DEPTH`], which its parser enforces), answering `timeout` if it
+/// overruns its budget.
 async fn evaluate<F>(state: &AppState, opts: QueryOptions, text: String, eval: F) -> Outcome
 where
     F: FnOnce(&EngineStorage, &str, &QueryOptions) -> Result<(QueryValue, QueryStats), QueryError>
@@ -188,10 +186,10 @@ where
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("floe-query".into())
-        .stack_size(QUERY_STACK_BYTES)
+        .stack_size(floe_query::EVAL_STACK_BYTES)
         .spawn(move || {
             let storage = EngineStorage::new(engine, &opts);
-            let res = check_depth(&text).and_then(|()| eval(&storage, &text, &opts));
+            let res = eval(&storage, &text, &opts);
             let _ = tx.send((storage.finish(res), storage.touched()));
         });
     if let Err(e) = spawned {
