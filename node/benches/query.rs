@@ -82,7 +82,8 @@ fn main() {
     .expect("config");
     let bodies = Arc::new(line_protocol_bodies(&generator));
     let dir = tempfile::tempdir().expect("tempdir");
-    let floed = start_floed(dir.path(), &[]);
+    // TSBS groups by `__name__` after `max_over_time`: that needs the delayed name removal.
+    let floed = start_floed(dir.path(), &["--query-delayed-name-removal"]);
     let wall = load(floed.http, "/write?db=bench", "", bodies);
     persist(&mut Conn::new(floed.http));
     println!(

@@ -4,6 +4,7 @@
 pub mod config;
 mod http;
 pub mod metrics;
+mod query_pool;
 pub mod sink;
 mod tcp;
 
@@ -58,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) ready: AtomicBool,
     /// Settings and limits of every query.
     pub(crate) query: floe_query::QueryOptions,
+    /// The threads that evaluate queries.
+    pub(crate) query_pool: query_pool::QueryPool,
     /// When the daemon started (`/api/v1/status/runtimeinfo`).
     pub(crate) started: std::time::SystemTime,
     /// The raw retention as configured (`/api/v1/status/runtimeinfo`).
@@ -79,6 +82,13 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let engine_config = config.engine()?;
     let query = config.query_options()?;
+    let query_pool = query_pool::QueryPool::start(config.query.max_concurrency).map_err(|e| {
+        StartError::Config(config::ConfigError {
+            setting: "query.max_concurrency",
+            value: config.query.max_concurrency.to_string(),
+            reason: format!("cannot start the query threads: {e}"),
+        })
+    })?;
     let graphite_addr = optional_addr("graphite_listen", &config.graphite_listen)?;
     let opentsdb_addr = optional_addr("opentsdb_listen", &config.opentsdb_listen)?;
     let http = bind("http", config.http_listen).await?;
@@ -109,6 +119,7 @@ pub async fn run(
         sink: Sink::new(engine.clone(), config.limits.clone(), metrics),
         ready: AtomicBool::new(false),
         query,
+        query_pool,
         started: std::time::SystemTime::now(),
         raw_retention: config.raw_retention.clone(),
     });

@@ -103,6 +103,9 @@ struct Args {
         default_missing_value = "true"
     )]
     query_delayed_name_removal: Option<bool>,
+    /// Most queries evaluating at once.
+    #[arg(long, env = "FLOE_QUERY_MAX_CONCURRENCY")]
+    query_max_concurrency: Option<usize>,
 }
 
 /// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
@@ -121,6 +124,7 @@ fn apply_query(args: &mut Args, q: &mut QueryConfig) {
         (args.query_max_samples.take(), &mut q.max_samples),
         (args.query_max_points.take(), &mut q.max_points),
         (args.query_max_steps.take(), &mut q.max_steps),
+        (args.query_max_concurrency.take(), &mut q.max_concurrency),
     ];
     for (v, field) in sizes {
         if let Some(v) = v {

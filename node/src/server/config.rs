@@ -77,6 +77,10 @@ pub struct QueryConfig {
     /// (__name__)` answer one series per metric instead of a "same labelset" error.
     /// Default false: Prometheus 2.42's semantics (`docs/promql.md`).
     pub delayed_name_removal: bool,
+    /// Most queries evaluating at once (Prometheus's `--query.max-concurrency`); more wait
+    /// in line, up to 64 per worker, their wait counting against their timeout; beyond that
+    /// a query is refused with 503. Default 20.
+    pub max_concurrency: usize,
 }
 
 impl Default for QueryConfig {
@@ -90,6 +94,7 @@ impl Default for QueryConfig {
             max_points: d.max_points,
             max_steps: d.max_steps,
             delayed_name_removal: d.delayed_name_removal,
+            max_concurrency: 20,
         }
     }
 }
@@ -228,6 +233,9 @@ impl ServerConfig {
                 ("query.timeout", &q.timeout)
             };
             return Err(bad(setting, value, "must be more than zero"));
+        }
+        if q.max_concurrency == 0 {
+            return Err(bad("query.max_concurrency", "0", "must be at least 1"));
         }
         Ok(floe_query::QueryOptions {
             lookback_ms: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),

@@ -171,10 +171,10 @@ fn options(state: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
     Ok(opts)
 }
 
-/// Evaluates `text` on a thread of its own with [`floe_query::EVAL_STACK_BYTES`] of stack
-/// (the evaluator recurses once per level of the expression, up to
+/// Evaluates `text` on a query worker (a thread with [`floe_query::EVAL_STACK_BYTES`] of
+/// stack: the evaluator recurses once per level of the expression, up to
 /// [`floe_query::MAX_QUERY_DEPTH`], which its parser enforces), answering `timeout` if it
-/// overruns its budget.
+/// overruns its budget, time waiting for a worker included.
 async fn evaluate<F>(state: &AppState, opts: QueryOptions, text: String, eval: F) -> Outcome
 where
     F: FnOnce(&EngineStorage, &str, &QueryOptions) -> Result<(QueryValue, QueryStats), QueryError>
@@ -184,19 +184,14 @@ where
     let engine = state.sink.engine().clone();
     let budget = opts.timeout;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("floe-query".into())
-        .stack_size(floe_query::EVAL_STACK_BYTES)
-        .spawn(move || {
-            let storage = EngineStorage::new(engine, &opts);
-            let res = eval(&storage, &text, &opts);
-            let _ = tx.send((storage.finish(res), storage.touched()));
-        });
-    if let Err(e) = spawned {
-        return Err(ApiError::internal(format!(
-            "cannot start a query thread: {e}"
-        )))
-        .into();
+    // The deadline starts now, so time in line counts against the timeout.
+    let storage = EngineStorage::new(engine, &opts);
+    let submitted = state.query_pool.submit(move || {
+        let res = eval(&storage, &text, &opts);
+        let _ = tx.send((storage.finish(res), storage.touched()));
+    });
+    if let Err(e) = submitted {
+        return Err(ApiError::unavailable(e.to_string())).into();
     }
     // The evaluator and the storage adapter both watch the deadline; this is the backstop.
     let timed_out = || {

@@ -34,6 +34,15 @@ impl ApiError {
         }
     }
 
+    /// `unavailable`, 503: the node cannot take the query now (retryable).
+    pub(super) fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            error_type: "unavailable",
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+        }
+    }
+
     /// `not_found`, 404.
     pub(super) fn not_found(message: impl Into<String>) -> Self {
         Self {
