@@ -357,17 +357,27 @@ fn regular_timestamps(first: i64, span: u64, n: usize, dst: &mut Vec<i64>) -> Re
 
 /// The smallest number of decimals `e ≤ MAX_DECIMALS` such that every value is exactly
 /// `k / 10^e` for an integer `|k| < 2^53`, if any.
+///
+/// A value exact at `e` decimals need not be exact at `e + 1` (`417868 / 100.0` and
+/// `4178680 / 1000.0` are different doubles), so whenever a value raises `e`, every value is
+/// checked again at the new `e`.
 fn decimal_exponent(values: &[f64]) -> Option<u8> {
     let mut e = 0u8;
-    for &v in values {
-        while !is_decimal(v, e) {
-            e += 1;
-            if e > MAX_DECIMALS {
-                return None;
+    'check: loop {
+        for &v in values {
+            if is_decimal(v, e) {
+                continue;
             }
+            while !is_decimal(v, e) {
+                e += 1;
+                if e > MAX_DECIMALS {
+                    return None;
+                }
+            }
+            continue 'check;
         }
+        return Some(e);
     }
-    Some(e)
 }
 
 #[inline]

@@ -201,3 +201,28 @@ fn block_writer_refuses_bad_input_and_leaves_nothing_behind() {
         "temporary file removed"
     );
 }
+
+/// A value exact at 2 decimals need not be exact at 12 (`4178.68 × 10¹²` rounds to
+/// `4178680000000001`): a later value that needs 12 decimals must send the encoder back over
+/// the earlier ones. Found by compacting rollup sums of 2-decimal data (these two are one
+/// series' hourly sums), where the block writer's read-back check refused the chunk.
+#[test]
+fn decimal_columns_recheck_earlier_values_when_a_later_one_needs_more_decimals() {
+    let a = 4178.68_f64;
+    let b = f64::from_bits(0x40bc_f566_6666_666e); // 7413.400000000007
+    for values in [vec![a, b], vec![0.5, a, 2.25, b, a]] {
+        let ts: Vec<i64> = (0..values.len() as i64).map(|i| i * 1000).collect();
+        let versions = vec![0; values.len()];
+        let mut buf = Vec::new();
+        encode_chunk(&ts, &values, &versions, &mut buf).expect("encode");
+        let mut back = Columns::default();
+        decode_chunk(&buf, &mut back).expect("decode");
+        let got: Vec<u64> = back.values.iter().map(|v| v.to_bits()).collect();
+        let want: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(
+            got, want,
+            "values {values:?} came back as {:?}",
+            back.values
+        );
+    }
+}

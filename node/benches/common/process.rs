@@ -26,17 +26,20 @@ impl Server {
 }
 
 /// Starts the `floed` built with this bench, with its data in `dir`, and waits for the line
-/// it prints once it listens.
+/// it prints once it listens. Its log goes to the file `FLOE_BENCH_FLOED_LOG` names, if set
+/// (at `info` level), and nowhere otherwise.
 pub fn start_floed(dir: &Path, extra: &[&str]) -> Server {
+    let log = std::env::var_os("FLOE_BENCH_FLOED_LOG")
+        .map(|p| std::fs::File::create(&p).expect("create the floed log file"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_floed"))
         .args(["--data-dir", dir.to_str().expect("utf-8 path")])
         .args(["--http-listen", "127.0.0.1:0"])
         .args(["--graphite-listen", "", "--opentsdb-listen", ""])
-        .args(["--log-level", "warn"])
+        .args(["--log-level", if log.is_some() { "info" } else { "warn" }])
         .args(["--max-samples-per-request", "200000"])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.map_or_else(Stdio::null, Stdio::from))
         .spawn()
         .expect("start floed");
     let mut line = String::new();
