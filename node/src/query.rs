@@ -138,16 +138,19 @@ impl EngineStorage {
             if Instant::now() > self.deadline {
                 return Err(self.stop(Stop::Timeout));
             }
-            let samples = self.engine.read(*r, start, end).map_err(|e| StorageError {
-                message: format!("read series {key}: {e}"),
-            })?;
+            let mut samples = Vec::new();
+            self.engine
+                .read_points(*r, start, end, &mut samples)
+                .map_err(|e| StorageError {
+                    message: format!("read series {key}: {e}"),
+                })?;
             if samples.is_empty() {
                 continue;
             }
             self.count(0, samples.len())?;
             out.push(Series {
                 labels: labels_of(key),
-                samples: samples.iter().map(|s| (s.ts, s.value)).collect(),
+                samples,
             });
         }
         Ok(out)

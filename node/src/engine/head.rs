@@ -146,6 +146,30 @@ impl Head {
         }
     }
 
+    /// Appends `r`'s `(ts, value)` pairs with `start ≤ ts ≤ end` (normalizing its buffer
+    /// first, as [`Head::read`] does).
+    pub(crate) fn read_points(
+        &self,
+        r: SeriesRef,
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) {
+        let (mut shard, slot) = self.shard(r);
+        let Some(buf) = shard.series.get_mut(slot) else {
+            return;
+        };
+        let merged = buf.normalize();
+        self.samples.fetch_sub(merged, Ordering::Relaxed);
+        let range = buf.range(start, end);
+        out.extend(
+            buf.ts[range.clone()]
+                .iter()
+                .copied()
+                .zip(buf.values[range].iter().copied()),
+        );
+    }
+
     /// Whether `r` holds a sample with `start ≤ ts ≤ end` (without normalizing it).
     pub(crate) fn has_samples(&self, r: SeriesRef, start: i64, end: i64) -> bool {
         let (shard, slot) = self.shard(r);

@@ -27,6 +27,24 @@ impl Engine {
         read_series(inner, &state, r, id, start, end)
     }
 
+    /// The `(ts, value)` pairs of series `r` with `start ≤ ts ≤ end`, appended to `out`: what
+    /// [`Engine::read`] returns without the versions, which a query does not need. It copies
+    /// the decoded columns straight into `out` unless two sources hold the same timestamp.
+    pub fn read_points(
+        &self,
+        r: SeriesRef,
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let id = read_lock(&inner.index)
+            .try_id(r)
+            .ok_or_else(|| EngineError::UnknownSeries(SeriesId(u128::from(r.0))))?;
+        let state = read_lock(&inner.state).clone();
+        read_series_points(inner, &state, (r, id), start, end, out)
+    }
+
     /// The series matching every matcher that hold a sample in `[start, end]`, with their
     /// keys, in reference order. Blocks are asked for their per-series time bounds only, so a
     /// series whose block bounds straddle the range without a sample inside is included too.
@@ -250,7 +268,9 @@ fn read_series(
     let mut out = Vec::new();
     let mut cols = Columns::default();
     for block in blocks {
-        read_block(inner, block, id, start, end, &mut cols, &mut out)?;
+        if let Some(range) = read_block(inner, block, id, start, end, &mut cols)? {
+            out.extend(range.map(|i| cols.sample(i)));
+        }
     }
     if let Some(frozen) = &state.frozen {
         frozen.read(r, start, end, &mut out);
@@ -262,6 +282,50 @@ fn read_series(
     Ok(out)
 }
 
+/// [`Engine::read_points`]: the blocks' and heads' `(ts, value)` pairs straight into `out`
+/// when no two sources share a timestamp (the usual case); otherwise the merged samples of
+/// [`read_series`].
+fn read_series_points(
+    inner: &Inner,
+    state: &ReadState,
+    (r, id): (SeriesRef, SeriesId),
+    start: i64,
+    end: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), EngineError> {
+    let base = out.len();
+    let mut blocks: Vec<&Arc<LiveBlock>> = state
+        .blocks
+        .iter()
+        .filter(|b| b.is_raw() && b.overlaps(start, end))
+        .collect();
+    blocks.sort_by_key(|b| b.entry.partition_start);
+    let mut cols = Columns::default();
+    for block in blocks {
+        if let Some(range) = read_block(inner, block, id, start, end, &mut cols)? {
+            out.extend(
+                cols.ts[range.clone()]
+                    .iter()
+                    .copied()
+                    .zip(cols.values[range].iter().copied()),
+            );
+        }
+    }
+    if let Some(frozen) = &state.frozen {
+        frozen.read_points(r, start, end, out);
+    }
+    state.active.read_points(r, start, end, out);
+    if !out[base..].windows(2).all(|w| w[0].0 < w[1].0) {
+        // Sources overlap: the merge rule needs the versions.
+        out.truncate(base);
+        let merged = read_series(inner, state, r, id, start, end)?;
+        out.extend(merged.iter().map(|s| (s.ts, s.value)));
+    }
+    Ok(())
+}
+
+/// Decodes `id`'s chunk of `block` into `cols`; the index range of its samples in
+/// `[start, end]`, or `None` if the block does not hold the series.
 fn read_block(
     inner: &Inner,
     block: &Arc<LiveBlock>,
@@ -269,15 +333,13 @@ fn read_block(
     start: i64,
     end: i64,
     cols: &mut Columns,
-    out: &mut Vec<Sample>,
-) -> Result<(), EngineError> {
+) -> Result<Option<std::ops::Range<usize>>, EngineError> {
     match block.reader.read_series(id, cols) {
-        Ok(false) => Ok(()),
+        Ok(false) => Ok(None),
         Ok(true) => {
             let lo = cols.ts.partition_point(|&t| t < start);
             let hi = cols.ts.partition_point(|&t| t <= end);
-            out.extend((lo..hi.max(lo)).map(|i| cols.sample(i)));
-            Ok(())
+            Ok(Some(lo..hi.max(lo)))
         }
         Err(e) if e.is_corruption() => {
             let reason = e.to_string();
