@@ -16,6 +16,7 @@
 //! The on-disk layout and the guarantees are described in `docs/engine.md`.
 
 mod blocks;
+mod cache;
 mod clock;
 mod compact;
 mod config;
@@ -84,6 +85,8 @@ struct Inner {
     state: RwLock<ReadState>,
     maintenance: Mutex<Maintenance>,
     closed: AtomicBool,
+    /// Decoded block chunks of recent reads.
+    cache: cache::ChunkCache,
     _lock: File,
 }
 

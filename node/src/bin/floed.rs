@@ -48,6 +48,9 @@ struct Args {
     /// Flush the head when it holds this many samples.
     #[arg(long, env = "FLOE_FLUSH_MAX_SAMPLES")]
     flush_max_samples: Option<usize>,
+    /// Bytes of decoded block chunks cached for repeated reads (0: no cache).
+    #[arg(long, env = "FLOE_CHUNK_CACHE_BYTES")]
+    chunk_cache_bytes: Option<usize>,
     /// Late-data grace after a partition's end, e.g. 1h.
     #[arg(long, env = "FLOE_LATE_GRACE")]
     late_grace: Option<String>,
@@ -166,6 +169,7 @@ fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
         partition,
         flush_interval,
         flush_max_samples,
+        chunk_cache_bytes,
         late_grace,
         raw_retention,
         rollups

@@ -75,6 +75,9 @@ pub struct EngineConfig {
     /// engine step by step turn it off and call [`crate::engine::Engine::flush`] and
     /// [`crate::engine::Engine::compact`] themselves.
     pub background: bool,
+    /// Bytes of decoded block chunks kept in memory for repeated reads (0 disables the
+    /// cache). Default 128 MiB.
+    pub chunk_cache_bytes: usize,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -107,6 +110,7 @@ impl EngineConfig {
                 },
             ],
             background: true,
+            chunk_cache_bytes: 128 << 20,
         }
     }
 

@@ -59,6 +59,12 @@ metrics! {
     blocks: "gauge";
     /// Bytes of live block files.
     block_bytes: "gauge";
+    /// Reads of a block's series chunk served by the decoded-chunk cache.
+    chunk_cache_hits_total: "counter";
+    /// Reads of a block's series chunk that had to decode it.
+    chunk_cache_misses_total: "counter";
+    /// Bytes held by the decoded-chunk cache.
+    chunk_cache_bytes: "gauge";
     /// Block files deleted by retention.
     blocks_expired_total: "counter";
     /// Block files quarantined after a failed checksum or decode.

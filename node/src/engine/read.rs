@@ -266,9 +266,8 @@ fn read_series(
         .collect();
     blocks.sort_by_key(|b| b.entry.partition_start);
     let mut out = Vec::new();
-    let mut cols = Columns::default();
     for block in blocks {
-        if let Some(range) = read_block(inner, block, id, start, end, &mut cols)? {
+        if let Some((cols, range)) = read_block(inner, block, id, start, end)? {
             out.extend(range.map(|i| cols.sample(i)));
         }
     }
@@ -300,9 +299,8 @@ fn read_series_points(
         .filter(|b| b.is_raw() && b.overlaps(start, end))
         .collect();
     blocks.sort_by_key(|b| b.entry.partition_start);
-    let mut cols = Columns::default();
     for block in blocks {
-        if let Some(range) = read_block(inner, block, id, start, end, &mut cols)? {
+        if let Some((cols, range)) = read_block(inner, block, id, start, end)? {
             out.extend(
                 cols.ts[range.clone()]
                     .iter()
@@ -324,22 +322,31 @@ fn read_series_points(
     Ok(())
 }
 
-/// Decodes `id`'s chunk of `block` into `cols`; the index range of its samples in
-/// `[start, end]`, or `None` if the block does not hold the series.
+/// `id`'s chunk of `block`, decoded (or from the chunk cache), and the index range of its
+/// samples in `[start, end]`; `None` if the block does not hold the series.
 fn read_block(
     inner: &Inner,
     block: &Arc<LiveBlock>,
     id: SeriesId,
     start: i64,
     end: i64,
-    cols: &mut Columns,
-) -> Result<Option<std::ops::Range<usize>>, EngineError> {
-    match block.reader.read_series(id, cols) {
+) -> Result<Option<(Arc<Columns>, std::ops::Range<usize>)>, EngineError> {
+    let within = |cols: Arc<Columns>| {
+        let lo = cols.ts.partition_point(|&t| t < start);
+        let hi = cols.ts.partition_point(|&t| t <= end);
+        Some((cols, lo..hi.max(lo)))
+    };
+    let file_id = block.entry.file_id;
+    if let Some(cols) = inner.cache.get(file_id, id) {
+        return Ok(within(cols));
+    }
+    let mut cols = Columns::default();
+    match block.reader.read_series(id, &mut cols) {
         Ok(false) => Ok(None),
         Ok(true) => {
-            let lo = cols.ts.partition_point(|&t| t < start);
-            let hi = cols.ts.partition_point(|&t| t <= end);
-            Ok(Some(lo..hi.max(lo)))
+            let cols = Arc::new(cols);
+            inner.cache.insert(file_id, id, cols.clone());
+            Ok(within(cols))
         }
         Err(e) if e.is_corruption() => {
             let reason = e.to_string();

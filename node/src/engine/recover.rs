@@ -212,6 +212,8 @@ pub(crate) fn open(
         ),
     };
     let now = clock.now_ms();
+    let config_cache_bytes = config.chunk_cache_bytes;
+    let metrics_for_cache = metrics.clone();
     let inner = Inner {
         config,
         clock,
@@ -226,6 +228,7 @@ pub(crate) fn open(
             frozen_segment: None,
         }),
         closed: AtomicBool::new(false),
+        cache: super::cache::ChunkCache::new(config_cache_bytes, metrics_for_cache),
         _lock: lock,
     };
     blocks_gauges(&inner);

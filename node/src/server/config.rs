@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// How long after its end a partition still takes late data before it is compacted and
     /// rolled up. Default `1h`.
     pub late_grace: String,
+    /// Bytes of decoded block chunks kept in memory for repeated reads; 0 disables the cache.
+    /// Default 134,217,728 (128 MiB).
+    pub chunk_cache_bytes: usize,
     /// Raw data retention. Default `15d`.
     pub raw_retention: String,
     /// Rollups as `resolution:retention`. Default `["1m:90d", "5m:365d", "1h:1825d"]`.
@@ -145,6 +148,7 @@ impl Default for ServerConfig {
             partition: "2h".into(),
             flush_interval: "5m".into(),
             flush_max_samples: 8 << 20,
+            chunk_cache_bytes: 128 << 20,
             late_grace: "1h".into(),
             raw_retention: "15d".into(),
             rollups: vec!["1m:90d".into(), "5m:365d".into(), "1h:1825d".into()],
@@ -261,6 +265,7 @@ impl ServerConfig {
         c.partition_ms = duration("partition", &self.partition)?.as_millis() as i64;
         c.flush_interval = duration("flush_interval", &self.flush_interval)?;
         c.flush_max_samples = self.flush_max_samples;
+        c.chunk_cache_bytes = self.chunk_cache_bytes;
         c.late_grace = duration("late_grace", &self.late_grace)?;
         c.raw_retention = duration("raw_retention", &self.raw_retention)?;
         c.rollups = self
