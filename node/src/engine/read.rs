@@ -299,21 +299,37 @@ fn read_series_points(
         .filter(|b| b.is_raw() && b.overlaps(start, end))
         .collect();
     blocks.sort_by_key(|b| b.entry.partition_start);
+    let mut chunks = Vec::with_capacity(blocks.len());
     for block in blocks {
-        if let Some((cols, range)) = read_block(inner, block, id, start, end)? {
-            out.extend(
-                cols.ts[range.clone()]
-                    .iter()
-                    .copied()
-                    .zip(cols.values[range].iter().copied()),
-            );
+        if let Some(chunk) = read_block(inner, block, id, start, end)? {
+            chunks.push(chunk);
         }
     }
-    if let Some(frozen) = &state.frozen {
-        frozen.read_points(r, start, end, out);
+    out.reserve(chunks.iter().map(|(_, r)| r.len()).sum());
+    // Every source is strictly increasing in itself (blocks and heads hold normalized
+    // series), so the whole is when each source starts after the previous one ended.
+    let mut sorted = true;
+    let mut joined = |out: &mut Vec<(i64, f64)>, from: usize| {
+        if from > base && from < out.len() && out[from - 1].0 >= out[from].0 {
+            sorted = false;
+        }
+    };
+    for (cols, range) in chunks {
+        let from = out.len();
+        out.extend(
+            cols.ts[range.clone()]
+                .iter()
+                .copied()
+                .zip(cols.values[range].iter().copied()),
+        );
+        joined(out, from);
     }
-    state.active.read_points(r, start, end, out);
-    if !out[base..].windows(2).all(|w| w[0].0 < w[1].0) {
+    for head in state.frozen.iter().chain([&state.active]) {
+        let from = out.len();
+        head.read_points(r, start, end, out);
+        joined(out, from);
+    }
+    if !sorted {
         // Sources overlap: the merge rule needs the versions.
         out.truncate(base);
         let merged = read_series(inner, state, r, id, start, end)?;
