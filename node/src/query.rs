@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use floe_query::{
     LabelMatcher, Labels, MatchOp as QueryOp, QueryError, QueryOptions, Series, Storage,
-    StorageError,
+    StorageError, is_stale_marker,
 };
 use floe_storage_format::SeriesKey;
 use promql_parser::parser::Expr;
@@ -148,9 +148,12 @@ impl EngineStorage {
                 continue;
             }
             self.count(0, samples.len())?;
+            // While the samples are still in cache: most series never hold a marker.
+            let stale_markers = samples.iter().any(|s| is_stale_marker(s.1));
             out.push(Series {
                 labels: labels_of(key),
                 samples,
+                stale_markers,
             });
         }
         Ok(out)

@@ -5,7 +5,7 @@ use regex::Regex;
 
 use crate::error::StorageError;
 use crate::storage::{LabelMatcher, MatchOp, Storage};
-use crate::value::{Labels, Series};
+use crate::value::{Labels, Series, is_stale_marker};
 
 /// Series held in memory; `select` scans them all.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +25,12 @@ impl MemoryStorage {
         samples.reverse();
         samples.sort_by_key(|s| s.0);
         samples.dedup_by_key(|s| s.0);
-        self.series.push(Series { labels, samples });
+        let stale_markers = samples.iter().any(|s| is_stale_marker(s.1));
+        self.series.push(Series {
+            labels,
+            samples,
+            stale_markers,
+        });
     }
 
     /// Adds one series given as `[("__name__", "up"), ("job", "a")]`-style pairs.
@@ -97,6 +102,7 @@ impl Storage for MemoryStorage {
                 out.push(Series {
                     labels: s.labels.clone(),
                     samples: s.samples[lo..hi].to_vec(),
+                    stale_markers: s.stale_markers,
                 });
             }
         }

@@ -3,12 +3,9 @@
 use std::fmt;
 
 /// Whether `v` is a Prometheus staleness marker (the NaN with bit pattern
-/// `0x7ff0000000000002`). Any other NaN is an ordinary value.
-pub fn is_stale_marker(v: f64) -> bool {
-    v.to_bits() == STALE_NAN_BITS
-}
-
-pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// `0x7ff0000000000002`); any other NaN is an ordinary value. The one definition lives in
+/// `floe-storage-format`, beside the rollups that skip the marker.
+pub use floe_storage_format::is_stale_marker;
 
 /// A label set, sorted by name, names unique. Empty values are dropped (Prometheus treats an
 /// empty label as absent).
@@ -90,6 +87,9 @@ pub struct Series {
     pub labels: Labels,
     /// Samples sorted by timestamp, one per timestamp.
     pub samples: Vec<(i64, f64)>,
+    /// Whether `samples` may hold staleness markers. `false` promises there are none, which
+    /// spares range selectors a pass to remove them; storage that does not know says `true`.
+    pub stale_markers: bool,
 }
 
 /// One element of an instant vector result.

@@ -170,7 +170,9 @@ impl Evaluator<'_> {
             .into_iter()
             .map(|s| {
                 let mut samples = s.samples;
-                samples.retain(|(_, v)| !is_stale_marker(*v));
+                if s.stale_markers {
+                    samples.retain(|(_, v)| !is_stale_marker(*v));
+                }
                 SampleSeries {
                     labels: Rc::new(s.labels),
                     samples,

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::testing::MemoryStorage;
-use crate::value::STALE_NAN_BITS;
 use crate::{QueryError, QueryOptions, QueryValue, instant_query, range_query};
+use floe_storage_format::STALE_NAN_BITS;
 
 pub(super) const S: i64 = 1000;
 pub(super) const M: i64 = 60 * S;
