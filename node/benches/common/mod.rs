@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod load;
+pub mod peers;
 pub mod process;
 pub mod stats;
 pub mod tsbs;

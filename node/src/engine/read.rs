@@ -338,6 +338,9 @@ fn read_series_points(
     Ok(())
 }
 
+/// A decoded chunk and the index range of the samples a read wants from it.
+type ChunkRange = (Arc<Columns>, std::ops::Range<usize>);
+
 /// `id`'s chunk of `block`, decoded (or from the chunk cache), and the index range of its
 /// samples in `[start, end]`; `None` if the block does not hold the series.
 fn read_block(
@@ -346,7 +349,7 @@ fn read_block(
     id: SeriesId,
     start: i64,
     end: i64,
-) -> Result<Option<(Arc<Columns>, std::ops::Range<usize>)>, EngineError> {
+) -> Result<Option<ChunkRange>, EngineError> {
     let within = |cols: Arc<Columns>| {
         let lo = cols.ts.partition_point(|&t| t < start);
         let hi = cols.ts.partition_point(|&t| t <= end);
