@@ -266,6 +266,9 @@ fn bad_parameters_get_prometheus_errors() {
         "bad_data",
         points,
     );
+    // Prometheus limits `(end - start) / step`: 11,001 points are 11,000 steps.
+    let r = get(&f, &format!("{qr}&start=0&end=11000&step=1"));
+    assert_eq!(r.status, 200, "{}", r.text());
     let body = b"query=up&start=0&end=110010&step=10s";
     error(
         &post_form(&f, "/api/v1/query_range", body),

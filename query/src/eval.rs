@@ -123,8 +123,9 @@ fn range_grid(start: i64, end: i64, step: i64, opts: &QueryOptions) -> Result<Gr
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
+    // Prometheus limits `(end - start) / step`, one less than the number of points.
     let steps = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
-    if steps > opts.max_steps as i128 {
+    if steps - 1 > opts.max_steps as i128 {
         return Err(QueryError::BadData(format!(
             "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
             thousands(opts.max_steps)

@@ -40,7 +40,8 @@ pub struct QueryOptions {
     pub max_points: usize,
     /// Wall-clock budget of one evaluation.
     pub timeout: Duration,
-    /// Most steps a range query may have (Prometheus refuses more than 11,000).
+    /// Most steps a range query may have, counted as `(end - start) / step` (one less than
+    /// its points), as Prometheus counts them: it refuses more than 11,000.
     pub max_steps: usize,
     /// Prometheus 3's `promql-delayed-name-removal`: functions and operators that drop the
     /// metric name only mark their series, and the names go at the end of the evaluation, so

@@ -80,6 +80,32 @@ fn depth_exceeds(expr: &Expr, max: usize) -> bool {
     false
 }
 
+/// The number of nodes of `expr`, counted without recursion.
+pub(crate) fn node_count(expr: &Expr) -> usize {
+    let mut stack: Vec<&Expr> = vec![expr];
+    let mut count = 0;
+    while let Some(e) = stack.pop() {
+        count += 1;
+        match e {
+            Expr::Aggregate(a) => {
+                stack.push(&a.expr);
+                stack.extend(a.param.as_deref());
+            }
+            Expr::Unary(u) => stack.push(&u.expr),
+            Expr::Binary(b) => stack.extend([&*b.lhs, &*b.rhs]),
+            Expr::Paren(p) => stack.push(&p.expr),
+            Expr::Subquery(s) => stack.push(&s.expr),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| &**a)),
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_)
+            | Expr::Extension(_) => {}
+        }
+    }
+    count
+}
+
 /// Drops an expression tree without recursion (the derived drop recurses once per level).
 pub(crate) fn dismantle(expr: Expr) {
     let leaf = || Expr::NumberLiteral(NumberLiteral { val: 0.0 });

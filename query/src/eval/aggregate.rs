@@ -276,17 +276,8 @@ impl Evaluator<'_> {
             }
             for &gi in &order {
                 let heap = &mut heaps[gi];
-                let less = |a: &(f64, usize), b: &(f64, usize)| GoHeap { top }.less(a.0, b.0);
                 // Prometheus sorts the heap in reverse: the best element first.
-                heap.sort_by(|a, b| {
-                    if less(b, a) {
-                        std::cmp::Ordering::Less
-                    } else if less(a, b) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        std::cmp::Ordering::Equal
-                    }
-                });
+                heap.sort_by(|a, b| GoHeap { top }.best_first(a.0, b.0));
                 for &(v, ri) in heap.iter() {
                     let oi = match out_of_row[ri] {
                         Some(oi) => oi,
@@ -364,6 +355,22 @@ impl GoHeap {
             return true;
         }
         if self.top { a < b } else { a > b }
+    }
+
+    /// The order of Prometheus's reverse sort of the heap, best element first. A total
+    /// order, as `sort_by` requires: `less` holds both ways between two NaNs, which are
+    /// equal here (ties come in any order in Prometheus too).
+    fn best_first(self, a: f64, b: f64) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        if a.is_nan() && b.is_nan() {
+            Ordering::Equal
+        } else if self.less(b, a) {
+            Ordering::Less
+        } else if self.less(a, b) {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
     }
 
     /// One element of Prometheus's topk/bottomk loop.
@@ -466,5 +473,47 @@ pub(crate) fn go_float(v: f64) -> String {
         }
     } else {
         go_float_f(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering;
+
+    use super::GoHeap;
+
+    #[test]
+    fn heap_sort_order_is_total() {
+        let values = [
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1.0,
+            0.0,
+            2.0,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for top in [true, false] {
+            let h = GoHeap { top };
+            for &a in &values {
+                for &b in &values {
+                    assert_eq!(
+                        h.best_first(a, b),
+                        h.best_first(b, a).reverse(),
+                        "top {top}: {a} vs {b}"
+                    );
+                    for &c in &values {
+                        if h.best_first(a, b) != Ordering::Greater
+                            && h.best_first(b, c) != Ordering::Greater
+                        {
+                            assert_ne!(h.best_first(a, c), Ordering::Greater, "{a} {b} {c}");
+                        }
+                    }
+                }
+            }
+            assert_eq!(h.best_first(f64::NAN, f64::NAN), Ordering::Equal);
+            // NaN is the least wanted either way.
+            assert_eq!(h.best_first(f64::NAN, 1.0), Ordering::Greater);
+        }
     }
 }

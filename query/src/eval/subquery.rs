@@ -50,7 +50,19 @@ impl Evaluator<'_> {
         }
         let steps = (i128::from(last_end) - i128::from(start)) / i128::from(step) + 1;
         let len = usize::try_from(steps).unwrap_or(usize::MAX);
-        self.ctx.check_points(len, 1)?;
+        // Every node of the inner expression may hold a value of `len` points while a later
+        // one is evaluated (`1 + (1 + …)`): bound them all, before anything is allocated.
+        let nodes = crate::parse::node_count(&sq.expr);
+        let max = self.ctx.opts.max_points;
+        if len.saturating_mul(nodes) > max {
+            return Err(QueryError::Limit {
+                limit: "max_points",
+                max,
+                detail: format!(
+                    "a subquery of {len} steps over an expression of {nodes} nodes, each of which may hold a value per step"
+                ),
+            });
+        }
         let inner = Evaluator::new(self.ctx, Grid { start, step, len });
         let rows = inner.eval_vector(&sq.expr)?;
         set.series = rows

@@ -242,13 +242,16 @@ fn limits() {
         max_steps: 10,
         ..QueryOptions::default()
     };
-    let e = range_query(&st, "x", 0, 10 * S, S, &opts).unwrap_err();
+    // Prometheus counts `(end - start) / step`: 11 points are 10 steps.
+    assert!(range_query(&st, "x", 0, 10 * S, S, &opts).is_ok());
+    let e = range_query(&st, "x", 0, 11 * S, S, &opts).unwrap_err();
     assert!(
         e.to_string()
             .contains("exceeded maximum resolution of 10 points"),
         "{e}"
     );
-    let e = range_query(&st, "x", 0, 11_000 * S, S, &QueryOptions::default()).unwrap_err();
+    assert!(range_query(&st, "x", 0, 11_000 * S, S, &QueryOptions::default()).is_ok());
+    let e = range_query(&st, "x", 0, 11_001 * S, S, &QueryOptions::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
@@ -363,4 +366,63 @@ fn unsupported_things_are_reported() {
     assert!(matches!(e, QueryError::Unsupported { .. }), "{e}");
     let e = inst_err(&st, "x +", 0);
     assert!(matches!(e, QueryError::BadData(_)), "{e}");
+}
+
+#[test]
+fn extreme_times_do_not_overflow() {
+    let st = steady();
+    // Prometheus's earliest time (`-292273086-05-16T16:47:06Z`, i64::MIN ms): the regression
+    // of `predict_linear` runs around the step, 9.2e18 ms from the `@` window's samples.
+    let (v, _) = instant_query(
+        &st,
+        "predict_linear(x[5m] @ 100, 0)",
+        i64::MIN,
+        &QueryOptions::default(),
+    )
+    .expect("evaluates");
+    assert!(matches!(&v, QueryValue::Vector(v) if v.len() == 1), "{v:?}");
+    let (v, _) = range_query(
+        &st,
+        "predict_linear(x[5m] @ 100, 0)",
+        i64::MAX - 10 * S,
+        i64::MAX,
+        5 * S,
+        &QueryOptions::default(),
+    )
+    .expect("evaluates");
+    assert!(matches!(&v, QueryValue::Matrix(m) if m.len() == 1), "{v:?}");
+}
+
+#[test]
+fn subquery_points_count_every_node_of_the_inner_expression() {
+    let st = steady();
+    let opts = QueryOptions {
+        max_points: 2_000,
+        ..QueryOptions::default()
+    };
+    // 601 steps of `vector(1)` (2 nodes): 1,202 points at most.
+    let q = "count_over_time(vector(1)[10m:1s])";
+    let (v, _) = instant_query(&st, q, 10 * M, &opts).expect("within the limit");
+    assert!(
+        matches!(&v, QueryValue::Vector(v) if v.len() == 1 && v[0].v == 601.0),
+        "{v:?}"
+    );
+    // Each nested `1` holds 601 points while the rest is evaluated: 8 nodes, 4,808 points.
+    let q = "count_over_time((1 + (1 + vector(1)))[10m:1s])";
+    let e = instant_query(&st, q, 10 * M, &opts).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            QueryError::Limit {
+                limit: "max_points",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("601 steps over an expression of 8 nodes"),
+        "{e}"
+    );
 }

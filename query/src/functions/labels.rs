@@ -38,7 +38,9 @@ pub(crate) fn label_replace(
         let Some(caps) = re.captures(src_value) else {
             return Ok(labels.clone());
         };
-        let value = go_expand(re, &caps, replacement);
+        let room = MAX_LABELS_BYTES.saturating_sub(bytes_besides(labels, dst));
+        let value =
+            go_expand(re, &caps, replacement, room).ok_or_else(|| too_large("label_replace"))?;
         let mut out = labels.clone();
         out.set(dst, &value);
         Ok(out)
@@ -65,9 +67,40 @@ pub(crate) fn label_join(
         )));
     }
     let values: Vec<&str> = srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect();
+    let joined = values
+        .iter()
+        .map(|v| v.len())
+        .sum::<usize>()
+        .saturating_add(sep.len().saturating_mul(values.len().saturating_sub(1)));
+    if bytes_besides(labels, dst).saturating_add(joined) > MAX_LABELS_BYTES {
+        return Err(too_large("label_join"));
+    }
     let mut out = labels.clone();
     out.set(dst, &values.join(sep));
     Ok(out)
+}
+
+/// Most bytes (names and values) the labels of a `label_replace` or `label_join` result may
+/// hold: no series Floe stores has more, and the cap keeps a short query from building huge
+/// values (`label_join` repeating one source thousands of times with a long separator, or
+/// nested calls multiplying it). Prometheus has no such limit.
+pub(crate) const MAX_LABELS_BYTES: usize = floe_storage_format::MAX_KEY_LEN;
+
+/// Bytes of `labels` other than the `dst` label, plus the name `dst`.
+fn bytes_besides(labels: &Labels, dst: &str) -> usize {
+    let others: usize = labels
+        .pairs()
+        .iter()
+        .filter(|(n, _)| n != dst)
+        .map(|(n, v)| n.len() + v.len())
+        .sum();
+    others + dst.len()
+}
+
+fn too_large(function: &str) -> QueryError {
+    QueryError::Execution(format!(
+        "{function}(): the labels of a result would be more than {MAX_LABELS_BYTES} bytes"
+    ))
 }
 
 /// Prometheus's label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -100,11 +133,15 @@ fn with_anchored_regex<T>(pattern: &str, f: impl FnOnce(Option<&Regex>) -> T) ->
     })
 }
 
-/// Go's `Regexp.Expand` of `template` for one match.
-fn go_expand(re: &Regex, caps: &Captures<'_>, template: &str) -> String {
+/// Go's `Regexp.Expand` of `template` for one match, or `None` once the result is longer
+/// than `max` bytes (each piece appended is at most a label value or the template).
+fn go_expand(re: &Regex, caps: &Captures<'_>, template: &str, max: usize) -> Option<String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(pos) = rest.find('$') {
+        if out.len() > max {
+            return None;
+        }
         out.push_str(&rest[..pos]);
         rest = &rest[pos + 1..];
         if let Some(after) = rest.strip_prefix('$') {
@@ -123,7 +160,7 @@ fn go_expand(re: &Regex, caps: &Captures<'_>, template: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    (out.len() <= max).then_some(out)
 }
 
 /// A group reference in a template: by number or by name.

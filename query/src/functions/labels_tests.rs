@@ -169,3 +169,32 @@ fn label_join_errors_match_prometheus() {
     let err = label_join(&m, "0dst", "-", &["".into()]).expect_err("both bad");
     assert!(err.to_string().starts_with("invalid source label name"));
 }
+
+#[test]
+fn results_with_huge_labels_are_refused() {
+    use super::labels::MAX_LABELS_BYTES;
+    let m = labels(&[("a", &"x".repeat(1000))]);
+    // 100 copies of a 1,000-byte value: 100 kB from a short query.
+    let srcs: Vec<String> = (0..100).map(|_| "a".to_string()).collect();
+    let err = label_join(&m, "dst", "", &srcs).expect_err("too large");
+    assert_eq!(
+        err.to_string(),
+        format!("label_join(): the labels of a result would be more than {MAX_LABELS_BYTES} bytes")
+    );
+    let err = label_replace(&m, "dst", &"$1".repeat(100), "a", "(.*)").expect_err("too large");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "label_replace(): the labels of a result would be more than {MAX_LABELS_BYTES} bytes"
+        )
+    );
+    // Just under the limit is fine; the old value of `dst` does not count.
+    let m = labels(&[("a", "x"), ("dst", &"y".repeat(MAX_LABELS_BYTES))]);
+    let fill = MAX_LABELS_BYTES - "a".len() - "x".len() - "dst".len();
+    let got = replace(&m, "dst", &"z".repeat(fill), "a", "x");
+    assert_eq!(got.get("dst").map(str::len), Some(fill));
+    let got =
+        label_join(&m, "dst", &"-".repeat(fill - 2), &["a".into(), "a".into()]).expect("fits");
+    assert_eq!(got.get("dst").map(str::len), Some(fill));
+    assert!(label_replace(&m, "dst", &"z".repeat(fill + 1), "a", "x").is_err());
+}

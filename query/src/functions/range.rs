@@ -146,7 +146,8 @@ fn linear_regression(samples: &[(i64, f64)], intercept_time: i64) -> (f64, f64) 
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_time) as f64 / 1e3;
+        // In i128: with `@`, the step (`intercept_time`) can be 2^63 ms from the samples.
+        let x = (i128::from(t) - i128::from(intercept_time)) as f64 / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);

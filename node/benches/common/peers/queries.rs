@@ -2,11 +2,12 @@
 //! generator writes them, and, for the 6 types that select several metrics, the same question
 //! in a form PromQL accepts.
 //!
-//! In PromQL (Prometheus 2.42, and Floe, which follows it) `max_over_time` and `avg_over_time`
-//! drop the metric name, so `max(max_over_time({__name__=~'cpu_(a|b)', …}[1m])) by (__name__)`
+//! In PromQL (Prometheus 2.42, and Floe by default) `max_over_time` and `avg_over_time` drop
+//! the metric name, so `max(max_over_time({__name__=~'cpu_(a|b)', …}[1m])) by (__name__)`
 //! fails with "vector cannot contain metrics with the same labelset" once two metrics of one
-//! host meet; VictoriaMetrics 1.79 keeps the name and answers per metric. The `/per-metric`
-//! form asks per metric and labels each answer instead:
+//! host meet; VictoriaMetrics 1.79 keeps the name and answers per metric, and so does Floe
+//! with `--query-delayed-name-removal` (Prometheus 3's semantics), which the benchmark uses.
+//! The `/per-metric` form asks per metric and labels each answer instead:
 //! `label_replace(max(max_over_time(cpu_a{…}[1m])), "metric", "cpu_a", "", "") or …` — the
 //! same samples read, the same aggregation, valid in all three systems.
 

@@ -73,7 +73,9 @@ pub fn register_pid(pid: u32) {
 pub fn start(system: System, inst: &Instance) -> Server {
     std::fs::create_dir_all(&inst.data).expect("create the data directory");
     let server = match system {
-        System::Floe => start_floed(&inst.data, &[]),
+        // Prometheus 3's delayed name removal: Floe then answers TSBS's `by (__name__)`
+        // queries as VictoriaMetrics does, where Prometheus 2.42 refuses them.
+        System::Floe => start_floed(&inst.data, &["--query-delayed-name-removal"]),
         System::VictoriaMetrics => start_vm(inst),
         System::Prometheus => start_prometheus(inst),
         System::InfluxDb => start_influx(inst),
