@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use floe_query::{
-    LabelMatcher, Labels, MatchOp as QueryOp, QueryError, QueryOptions, Series, Storage,
-    StorageError, is_stale_marker,
+    LabelMatcher, Labels, MatchOp as QueryOp, QueryError, QueryOptions, RollupSeries, Series,
+    Storage, StorageError, is_stale_marker,
 };
 use floe_storage_format::SeriesKey;
 use promql_parser::parser::Expr;
@@ -210,6 +210,47 @@ fn read_threads(series: usize) -> usize {
     cores.min(series / SERIES_PER_READ_THREAD).max(1)
 }
 
+impl EngineStorage {
+    /// [`Storage::select_rollup`]: rollups only where the range reaches below the raw blocks
+    /// and rollups of `resolution_ms` are kept there; every indexed series is asked (a series
+    /// whose raw samples expired is in no raw block), those without rows are left out.
+    fn rollups(
+        &self,
+        matchers: &[Matcher],
+        resolution_ms: i64,
+        start: i64,
+        end: i64,
+    ) -> Result<Option<Vec<RollupSeries>>, StorageError> {
+        match self.engine.rollup_floor(resolution_ms) {
+            Some(floor) if start < floor => {}
+            _ => return Ok(None),
+        }
+        let selected = self.engine.select(matchers);
+        self.count(selected.len(), 0)?;
+        let mut out = Vec::new();
+        for (r, key) in selected {
+            if Instant::now() > self.deadline {
+                return Err(self.stop(Stop::Timeout));
+            }
+            let rollup = self
+                .engine
+                .read_rollup(r, resolution_ms, start, end)
+                .map_err(|e| StorageError {
+                    message: format!("read the rollup of series {key}: {e}"),
+                })?;
+            if rollup.ts.is_empty() {
+                continue;
+            }
+            self.count(0, rollup.ts.len())?;
+            out.push(RollupSeries {
+                labels: labels_of(&key),
+                rollup,
+            });
+        }
+        Ok(Some(out))
+    }
+}
+
 impl Storage for EngineStorage {
     fn select(
         &self,
@@ -217,12 +258,30 @@ impl Storage for EngineStorage {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<Series>, StorageError> {
-        let converted = matchers
+        let converted = self.convert(matchers)?;
+        self.read(&converted, start_ms, end_ms)
+    }
+
+    fn select_rollup(
+        &self,
+        matchers: &[LabelMatcher],
+        resolution_ms: i64,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<Vec<RollupSeries>>, StorageError> {
+        let converted = self.convert(matchers)?;
+        self.rollups(&converted, resolution_ms, start_ms, end_ms)
+    }
+}
+
+impl EngineStorage {
+    /// The index's matchers for the query's (a bad regex stops the query as `bad_data`).
+    fn convert(&self, matchers: &[LabelMatcher]) -> Result<Vec<Matcher>, StorageError> {
+        matchers
             .iter()
             .map(|m| Matcher::new(index_op(m.op), m.name.clone(), m.value.clone()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.stop(Stop::BadData(e.to_string())))?;
-        self.read(&converted, start_ms, end_ms)
+            .map_err(|e| self.stop(Stop::BadData(e.to_string())))
     }
 }
 

@@ -13,6 +13,7 @@
 mod aggregate;
 mod binary;
 mod call;
+mod rollup;
 mod rows;
 mod selector;
 mod subquery;
@@ -27,6 +28,8 @@ mod tests_call;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_names;
+#[cfg(test)]
+mod tests_rollup;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -19,7 +19,7 @@ mod value;
 
 pub use error::{QueryError, StorageError};
 pub use parse::{EVAL_STACK_BYTES, MAX_QUERY_BYTES, MAX_QUERY_DEPTH, MAX_QUERY_OPERATORS, parse};
-pub use storage::{LabelMatcher, MatchOp, Storage};
+pub use storage::{LabelMatcher, MatchOp, RollupSeries, Storage};
 pub use value::{InstantSample, Labels, QueryValue, RangeSeries, Series, is_stale_marker};
 
 use std::time::Duration;

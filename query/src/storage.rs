@@ -1,7 +1,19 @@
 //! What the evaluator needs from storage: series selected by label matchers and time range.
 
+use floe_storage_format::rollup::RollupColumns;
+
 use crate::error::StorageError;
-use crate::value::Series;
+use crate::value::{Labels, Series};
+
+/// One series' rollup rows (per bucket: count, sum, min, max, first and last of its samples,
+/// staleness markers excluded; `floe_storage_format::rollup` defines them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Rows for the buckets that hold samples, in time order.
+    pub rollup: RollupColumns,
+}
 
 /// How a matcher compares a label's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,4 +54,19 @@ pub trait Storage: Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<Series>, StorageError>;
+
+    /// Rollup rows at `resolution_ms` of the series matching every matcher, for the buckets
+    /// starting in `[start_ms, end_ms]`, when the storage holds the range (or part of it) only
+    /// as rollups — raw samples past their retention. `None` (the default) means "use
+    /// [`Storage::select`]": the raw samples are there and exact. Rows must be exactly the
+    /// rollup of the samples the storage held (`floe_storage_format::rollup::rollup`).
+    fn select_rollup(
+        &self,
+        _matchers: &[LabelMatcher],
+        _resolution_ms: i64,
+        _start_ms: i64,
+        _end_ms: i64,
+    ) -> Result<Option<Vec<RollupSeries>>, StorageError> {
+        Ok(None)
+    }
 }

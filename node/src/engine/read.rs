@@ -45,6 +45,27 @@ impl Engine {
         read_series_points(inner, &state, (r, id), start, end, out)
     }
 
+    /// Where rollups at `resolution_ms` hold data that raw blocks no longer do: the start of
+    /// the oldest raw block's partition (or `i64::MAX` without raw blocks), if some rollup
+    /// block of that resolution starts before it; `None` otherwise. Below it a query can only
+    /// be answered from rollups.
+    pub fn rollup_floor(&self, resolution_ms: i64) -> Option<i64> {
+        let state = read_lock(&self.inner.state).clone();
+        let raw_floor = state
+            .blocks
+            .iter()
+            .filter(|b| b.is_raw())
+            .map(|b| b.entry.partition_start)
+            .min()
+            .unwrap_or(i64::MAX);
+        let wanted = BlockKind::Rollup { resolution_ms };
+        state
+            .blocks
+            .iter()
+            .any(|b| b.entry.kind == wanted && b.entry.partition_start < raw_floor)
+            .then_some(raw_floor)
+    }
+
     /// The series matching every matcher that hold a sample in `[start, end]`, with their
     /// keys, in reference order. Blocks are asked for their per-series time bounds only, so a
     /// series whose block bounds straddle the range without a sample inside is included too.

@@ -127,6 +127,9 @@ impl Evaluator<'_> {
             .iter()
             .position(|a| matches!(unparen(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))
             .ok_or_else(|| QueryError::BadData(format!("{name} needs a range vector argument")))?;
+        if let Some(rows) = self.rollup_call(name, args[midx])? {
+            return Ok(rows);
+        }
         let set = self.eval_range(args[midx], name == "predict_linear")?;
         let mut scalars = Vec::new();
         for (i, a) in args.iter().enumerate() {

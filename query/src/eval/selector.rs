@@ -57,9 +57,17 @@ impl Evaluator<'_> {
     ) -> Result<Vec<Series>, QueryError> {
         let matchers = storage_matchers(vs)?;
         let mut series = self.ctx.storage.select(&matchers, start, end)?;
-        let mut stats = self.ctx.stats.get();
-        stats.series = stats.series.saturating_add(series.len());
         let samples: usize = series.iter().map(|s| s.samples.len()).sum();
+        self.account(series.len(), samples)?;
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.ctx.check_timeout()?;
+        Ok(series)
+    }
+
+    /// Counts what a selector read (rollup rows count as samples) against the query's limits.
+    pub(crate) fn account(&self, series: usize, samples: usize) -> Result<(), QueryError> {
+        let mut stats = self.ctx.stats.get();
+        stats.series = stats.series.saturating_add(series);
         stats.samples = stats.samples.saturating_add(samples);
         self.ctx.stats.set(stats);
         let opts = self.ctx.opts;
@@ -77,9 +85,7 @@ impl Evaluator<'_> {
                 detail: format!("the query loaded {} samples", stats.samples),
             });
         }
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        self.ctx.check_timeout()?;
-        Ok(series)
+        Ok(())
     }
 
     /// An instant vector selector: at each step `t` the latest sample in
