@@ -1,5 +1,5 @@
 //! `floe-client` is Floe's Rust client library (QUIC with mutual TLS, token-aware batching,
-//! retries, queries) and the home of the `floectl` admin CLI.
+//! retries, queries); the admin CLI `floectl` lives in `floe-ctl`.
 //!
 //! It depends on [`floe_ring`] (to send each batch straight to its owners) and on the shared
 //! wire types, and must never depend on `floe-node`: a client that pulls in server internals
