@@ -8,9 +8,10 @@ use std::rc::Rc;
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::rows::{
-    FastMap, Row, RowSet, advance_window, check_unique_series, drop_name, fast_map, merge_rows,
+    FastMap, RangeSet, Row, RowSet, WindowSpec, advance_window, check_unique_series, drop_name,
+    fast_map, merge_rows,
 };
-use super::{Evaluator, Value};
+use super::{Evaluator, Grid, Value};
 use crate::functions::{self, InstantFn, RangeFn, RangeWindow};
 use crate::value::Labels;
 use crate::{METRIC_NAME, QueryError};
@@ -31,6 +32,51 @@ const DATE_FUNCTIONS: &[&str] = &[
 /// produce an element.
 const NATIVE_HISTOGRAM_FUNCTIONS: &[&str] =
     &["histogram_count", "histogram_sum", "histogram_fraction"];
+
+/// Samples a range function must visit before its series are split across cores.
+const PARALLEL_SAMPLES: usize = 200_000;
+
+/// A range function at every step of the grid: what each series' evaluation needs, shareable
+/// across threads.
+struct Kernel<'a> {
+    name: &'a str,
+    f: RangeFn,
+    spec: WindowSpec,
+    grid: Grid,
+    eval_steps: usize,
+    /// The scalar arguments, one value per step each.
+    scalars: &'a [Vec<f64>],
+}
+
+impl Kernel<'_> {
+    /// One series' value at each step (`None` where its window is empty or the function
+    /// gives nothing).
+    fn values(&self, samples: &[(i64, f64)]) -> Result<Vec<Option<f64>>, QueryError> {
+        let mut vals = vec![None; self.grid.len];
+        let (mut lo, mut hi) = (0, 0);
+        let mut argv = Vec::with_capacity(self.scalars.len());
+        for (i, slot) in vals.iter_mut().enumerate().take(self.eval_steps) {
+            let t = self.grid.ts(i);
+            let end = self.spec.end(t);
+            let start = end.saturating_sub(self.spec.range);
+            advance_window(samples, &mut lo, &mut hi, start, end);
+            if lo >= hi {
+                continue;
+            }
+            argv.clear();
+            argv.extend(self.scalars.iter().map(|a| a[i]));
+            functions::check_range_args(self.name, &argv)?;
+            let w = RangeWindow {
+                samples: &samples[lo..hi],
+                range_start: start,
+                range_end: end,
+                eval_ts: t,
+            };
+            *slot = (self.f)(&w, &argv);
+        }
+        Ok(vals)
+    }
+}
 
 fn unparen(e: &Expr) -> &Expr {
     match e {
@@ -120,6 +166,51 @@ impl Evaluator<'_> {
         })
     }
 
+    /// Every series' values of `kernel`, split across the cores when there are enough samples
+    /// to pay for the threads; in series order either way.
+    fn all_series_values(
+        &self,
+        set: &RangeSet,
+        kernel: &Kernel<'_>,
+    ) -> Result<Vec<Vec<Option<f64>>>, QueryError> {
+        let samples: Vec<&[(i64, f64)]> = set.series.iter().map(|s| s.samples.as_slice()).collect();
+        let total: usize = samples.iter().map(|s| s.len()).sum();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = cores.min(samples.len());
+        if threads <= 1 || total < PARALLEL_SAMPLES {
+            let mut out = Vec::with_capacity(samples.len());
+            for s in samples {
+                self.ctx.check_timeout()?;
+                out.push(kernel.values(s)?);
+            }
+            return Ok(out);
+        }
+        self.ctx.check_timeout()?;
+        let per = samples.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<Vec<Option<f64>>>, QueryError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = samples
+                .chunks(per)
+                .map(|part| scope.spawn(move || part.iter().map(|s| kernel.values(s)).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(QueryError::Execution(
+                            "a range function thread panicked".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        self.ctx.check_timeout()?;
+        let mut out = Vec::with_capacity(samples.len());
+        for part in parts {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
     /// A function over a range vector: the kernel runs on each series' window at each step;
     /// the other (scalar) arguments may differ per step.
     fn range_call(&self, name: &str, f: RangeFn, args: &[&Expr]) -> Result<Vec<Row>, QueryError> {
@@ -145,31 +236,17 @@ impl Evaluator<'_> {
         let pinned = set.at.is_some() && set.slide_from.is_none();
         let eval_steps = if pinned { 1.min(grid.len) } else { grid.len };
         self.ctx.check_points(set.series.len(), grid.len)?;
+        let kernel = Kernel {
+            name,
+            f,
+            spec: set.spec(),
+            grid,
+            eval_steps,
+            scalars: &scalars,
+        };
+        let all_vals = self.all_series_values(&set, &kernel)?;
         let mut rows = Vec::new();
-        let mut argv = Vec::with_capacity(scalars.len());
-        for s in &set.series {
-            self.ctx.check_timeout()?;
-            let mut vals = vec![None; grid.len];
-            let (mut lo, mut hi) = (0, 0);
-            for (i, slot) in vals.iter_mut().enumerate().take(eval_steps) {
-                let t = grid.ts(i);
-                let end = set.window_end(t);
-                let start = end.saturating_sub(set.range);
-                advance_window(&s.samples, &mut lo, &mut hi, start, end);
-                if lo >= hi {
-                    continue;
-                }
-                argv.clear();
-                argv.extend(scalars.iter().map(|a| a[i]));
-                functions::check_range_args(name, &argv)?;
-                let w = RangeWindow {
-                    samples: &s.samples[lo..hi],
-                    range_start: start,
-                    range_end: end,
-                    eval_ts: t,
-                };
-                *slot = f(&w, &argv);
-            }
+        for (s, mut vals) in set.series.iter().zip(all_vals) {
             if pinned {
                 let v = vals.first().copied().flatten();
                 vals.iter_mut().for_each(|x| *x = v);

@@ -244,9 +244,22 @@ pub(crate) struct RangeSet {
     pub(crate) slide_from: Option<i64>,
 }
 
-impl RangeSet {
+/// Where a range vector's windows lie, without its series (so threads can share it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowSpec {
+    /// Length of the window, ms.
+    pub(crate) range: i64,
+    /// `offset`, ms.
+    pub(crate) offset: i64,
+    /// `@` time, ms.
+    pub(crate) at: Option<i64>,
+    /// See [`RangeSet::slide_from`].
+    pub(crate) slide_from: Option<i64>,
+}
+
+impl WindowSpec {
     /// End of the window at step time `t`.
-    pub(crate) fn window_end(&self, t: i64) -> i64 {
+    pub(crate) fn end(&self, t: i64) -> i64 {
         match (self.at, self.slide_from) {
             (Some(at), Some(first)) => at
                 .saturating_sub(self.offset)
@@ -254,6 +267,23 @@ impl RangeSet {
             (Some(at), None) => at.saturating_sub(self.offset),
             (None, _) => t.saturating_sub(self.offset),
         }
+    }
+}
+
+impl RangeSet {
+    /// The windows' placement.
+    pub(crate) fn spec(&self) -> WindowSpec {
+        WindowSpec {
+            range: self.range,
+            offset: self.offset,
+            at: self.at,
+            slide_from: self.slide_from,
+        }
+    }
+
+    /// End of the window at step time `t`.
+    pub(crate) fn window_end(&self, t: i64) -> i64 {
+        self.spec().end(t)
     }
 
     /// Each series' window at step `t`.

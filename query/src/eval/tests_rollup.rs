@@ -1,6 +1,7 @@
 //! The rollup path answers exactly what the raw samples answer: a storage that offers the
 //! rollups of its own samples must give the same results, point for point, as one that offers
-//! only the samples; and it is only taken where it can be exact.
+//! only the samples; and it is only taken where it can be exact. Also: range functions split
+//! across threads answer as on one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -172,5 +173,35 @@ fn rollups_are_not_used_where_they_could_not_be_exact() {
             0,
             "{q} used rollups"
         );
+    }
+}
+
+/// Range functions over many samples are evaluated on several threads; the answer is the one
+/// each series gives alone (below the threshold, on one thread), in the same order.
+#[test]
+fn range_functions_split_across_threads_answer_as_one_thread() {
+    let mut st = MemoryStorage::new();
+    for s in 0..60 {
+        let samples: Vec<(i64, f64)> = (0..5_000)
+            .map(|i| (i * 10_000, ((i * (s + 3)) % 1_000) as f64 + s as f64 / 8.0))
+            .collect();
+        st.add_series(&[("__name__", "x"), ("s", &format!("{s:02}"))], samples);
+    }
+    let (start, end, step) = (3_600_000, 49_000_000, 60_000);
+    for f in [
+        "rate(x[5m])",
+        "avg_over_time(x[10m])",
+        "quantile_over_time(0.9, x[10m])",
+        "holt_winters(x[10m], 0.5, 0.5)",
+    ] {
+        let together = matrix(&st, f, start, end, step);
+        assert_eq!(together.len(), 60, "{f}");
+        for (i, (labels, points)) in together.iter().enumerate() {
+            let one = format!("{}", f.replace("x[", &format!("x{{s=\"{i:02}\"}}[")));
+            let alone = matrix(&st, &one, start, end, step);
+            assert_eq!(alone.len(), 1, "{one}");
+            assert_eq!(&alone[0].0, labels, "{one}");
+            assert_eq!(&alone[0].1, points, "{one}");
+        }
     }
 }
