@@ -197,7 +197,7 @@ fn range_functions_split_across_threads_answer_as_one_thread() {
         let together = matrix(&st, f, start, end, step);
         assert_eq!(together.len(), 60, "{f}");
         for (i, (labels, points)) in together.iter().enumerate() {
-            let one = format!("{}", f.replace("x[", &format!("x{{s=\"{i:02}\"}}[")));
+            let one = f.replace("x[", &format!("x{{s=\"{i:02}\"}}["));
             let alone = matrix(&st, &one, start, end, step);
             assert_eq!(alone.len(), 1, "{one}");
             assert_eq!(&alone[0].0, labels, "{one}");
