@@ -361,17 +361,27 @@ pub fn compress(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn to_proto(s: &DecodedSeries) -> proto::TimeSeries {
+    time_series(
+        s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        &s.samples,
+    )
+}
+
+/// The protobuf time series of `labels` and `(timestamp ms, value)` samples, as remote-write
+/// requests and remote-read responses carry them.
+pub fn time_series<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    samples: &[(i64, f64)],
+) -> proto::TimeSeries {
     proto::TimeSeries {
-        labels: s
-            .labels
-            .iter()
+        labels: labels
+            .into_iter()
             .map(|(name, value)| proto::Label {
-                name: name.clone(),
-                value: value.clone(),
+                name: name.to_string(),
+                value: value.to_string(),
             })
             .collect(),
-        samples: s
-            .samples
+        samples: samples
             .iter()
             .map(|&(timestamp, value)| proto::Sample { value, timestamp })
             .collect(),

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::rows::{
-    FastMap, RangeSet, Row, RowSet, WindowSpec, advance_window, check_unique_series, drop_name,
-    fast_map, merge_rows,
+    FastMap, RangeSet, Row, RowSet, WindowSpec, advance_window, check_unique_series, fast_map,
+    function_row, merge_rows,
 };
 use super::{Evaluator, Grid, Value};
 use crate::functions::{self, InstantFn, RangeFn, RangeWindow};
@@ -252,18 +252,13 @@ impl Evaluator<'_> {
                 vals.iter_mut().for_each(|x| *x = v);
             }
             if vals.iter().any(Option::is_some) {
-                // Delayed name removal marks instead of dropping; `last_over_time` keeps the
-                // mark of a subquery's series.
-                let (labels, drop) = match (keep_name, delayed) {
-                    (true, _) => (Rc::clone(&s.labels), s.drop_name),
-                    (false, true) => (Rc::clone(&s.labels), true),
-                    (false, false) => (drop_name(&s.labels), false),
-                };
-                rows.push(Row {
-                    labels,
+                rows.push(function_row(
+                    &s.labels,
+                    s.drop_name,
                     vals,
-                    drop_name: drop,
-                });
+                    keep_name,
+                    delayed,
+                ));
             }
         }
         // Prometheus 3 skips this check under delayed name removal (names still tell apart).

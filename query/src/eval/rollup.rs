@@ -16,7 +16,7 @@ use std::rc::Rc;
 use floe_storage_format::rollup::RollupColumns;
 use promql_parser::parser::Expr;
 
-use super::rows::{Row, check_unique_series, drop_name};
+use super::rows::{Row, check_unique_series, function_row};
 use super::selector::storage_matchers;
 use super::{Evaluator, duration_ms, offset_ms};
 use crate::QueryError;
@@ -88,17 +88,13 @@ impl Evaluator<'_> {
                 })
                 .collect();
             if vals.iter().any(Option::is_some) {
-                let labels = Rc::new(s.labels);
-                let (labels, drop) = if delayed {
-                    (labels, true)
-                } else {
-                    (drop_name(&labels), false)
-                };
-                rows.push(Row {
-                    labels,
+                rows.push(function_row(
+                    &Rc::new(s.labels),
+                    false,
                     vals,
-                    drop_name: drop,
-                });
+                    false,
+                    delayed,
+                ));
             }
         }
         if !delayed {

@@ -244,6 +244,28 @@ pub(crate) struct RangeSet {
     pub(crate) slide_from: Option<i64>,
 }
 
+/// A range function's result row for a series: its labels with the metric name dropped — or,
+/// under delayed name removal, only marked for dropping — unless the function keeps the name
+/// (`last_over_time`), which keeps the series' own mark (`marked`).
+pub(crate) fn function_row(
+    labels: &Rc<Labels>,
+    marked: bool,
+    vals: Vec<Option<f64>>,
+    keep_name: bool,
+    delayed: bool,
+) -> Row {
+    let (labels, drop_name_later) = match (keep_name, delayed) {
+        (true, _) => (Rc::clone(labels), marked),
+        (false, true) => (Rc::clone(labels), true),
+        (false, false) => (drop_name(labels), false),
+    };
+    Row {
+        labels,
+        vals,
+        drop_name: drop_name_later,
+    }
+}
+
 /// Where a range vector's windows lie, without its series (so threads can share it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WindowSpec {

@@ -174,22 +174,11 @@ fn refusal(e: &QueryError) -> Refusal {
 }
 
 fn to_proto(s: &floe_query::Series) -> proto::TimeSeries {
-    proto::TimeSeries {
-        labels: s
-            .labels
+    crate::ingest::remote_write::time_series(
+        s.labels
             .pairs()
             .iter()
-            .map(|(name, value)| proto::Label {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        samples: s
-            .samples
-            .iter()
-            .map(|&(timestamp, value)| proto::Sample { value, timestamp })
-            .collect(),
-        exemplars: Vec::new(),
-        histograms: Vec::new(),
-    }
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+        &s.samples,
+    )
 }
