@@ -206,7 +206,7 @@ const SERIES_PER_READ_THREAD: usize = 32;
 /// How many threads read `series` series: one per core, at most one per
 /// [`SERIES_PER_READ_THREAD`] series.
 fn read_threads(series: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = floe_query::cores();
     cores.min(series / SERIES_PER_READ_THREAD).max(1)
 }
 

@@ -27,6 +27,13 @@ use std::time::Duration;
 /// Name of the label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// How many threads the machine can run at once, read once per process
+/// (`available_parallelism` reads cgroup files on Linux: not something to do per query).
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// Limits and settings of one query evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryOptions {

@@ -280,14 +280,8 @@ fn read_series(
     // Blocks in time order, then the frozen and the active head (usually the newest data):
     // each source is sorted and they rarely overlap, so the concatenation is usually sorted
     // already and the merge below is a linear check rather than a sort.
-    let mut blocks: Vec<&Arc<LiveBlock>> = state
-        .blocks
-        .iter()
-        .filter(|b| b.is_raw() && b.overlaps(start, end))
-        .collect();
-    blocks.sort_by_key(|b| b.entry.partition_start);
     let mut out = Vec::new();
-    for block in blocks {
+    for block in raw_blocks_in_time_order(state, start, end) {
         if let Some((cols, range)) = read_block(inner, block, id, start, end)? {
             out.extend(range.map(|i| cols.sample(i)));
         }
@@ -314,14 +308,8 @@ fn read_series_points(
     out: &mut Vec<(i64, f64)>,
 ) -> Result<(), EngineError> {
     let base = out.len();
-    let mut blocks: Vec<&Arc<LiveBlock>> = state
-        .blocks
-        .iter()
-        .filter(|b| b.is_raw() && b.overlaps(start, end))
-        .collect();
-    blocks.sort_by_key(|b| b.entry.partition_start);
-    let mut chunks = Vec::with_capacity(blocks.len());
-    for block in blocks {
+    let mut chunks = Vec::new();
+    for block in raw_blocks_in_time_order(state, start, end) {
         if let Some(chunk) = read_block(inner, block, id, start, end)? {
             chunks.push(chunk);
         }
@@ -357,6 +345,17 @@ fn read_series_points(
         out.extend(merged.iter().map(|s| (s.ts, s.value)));
     }
     Ok(())
+}
+
+/// The raw blocks overlapping `[start, end]`, oldest partition first.
+fn raw_blocks_in_time_order(state: &ReadState, start: i64, end: i64) -> Vec<&Arc<LiveBlock>> {
+    let mut blocks: Vec<&Arc<LiveBlock>> = state
+        .blocks
+        .iter()
+        .filter(|b| b.is_raw() && b.overlaps(start, end))
+        .collect();
+    blocks.sort_by_key(|b| b.entry.partition_start);
+    blocks
 }
 
 /// A decoded chunk and the index range of the samples a read wants from it.

@@ -175,7 +175,7 @@ impl Evaluator<'_> {
     ) -> Result<Vec<Vec<Option<f64>>>, QueryError> {
         let samples: Vec<&[(i64, f64)]> = set.series.iter().map(|s| s.samples.as_slice()).collect();
         let total: usize = samples.iter().map(|s| s.len()).sum();
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::cores();
         let threads = cores.min(samples.len());
         if threads <= 1 || total < PARALLEL_SAMPLES {
             let mut out = Vec::with_capacity(samples.len());

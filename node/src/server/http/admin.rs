@@ -12,46 +12,46 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::query_api::{ApiError, success};
+use crate::engine::{Engine, EngineError};
 use crate::server::AppState;
 
 /// `POST /api/v1/admin/flush`.
 pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
-    let engine = state.sink.engine().clone();
-    let done = tokio::task::spawn_blocking(move || engine.flush()).await;
-    match done {
-        Ok(Ok(r)) => {
-            tracing::info!(
-                blocks = r.blocks,
-                samples = r.samples,
-                "flush requested over HTTP done"
-            );
-            success(&format!(
-                "{{\"blocks\":{},\"series\":{},\"samples\":{},\"walSegmentsRemoved\":{}}}",
-                r.blocks, r.series, r.samples, r.wal_segments_removed
-            ))
-        }
-        Ok(Err(e)) => ApiError::internal(format!("flush failed: {e}")).into_response(),
-        Err(e) => ApiError::internal(format!("flush task failed: {e}")).into_response(),
-    }
+    maintain(&state, "flush", Engine::flush, |r| {
+        format!(
+            "{{\"blocks\":{},\"series\":{},\"samples\":{},\"walSegmentsRemoved\":{}}}",
+            r.blocks, r.series, r.samples, r.wal_segments_removed
+        )
+    })
+    .await
 }
 
 /// `POST /api/v1/admin/compact`.
 pub(super) async fn compact(State(state): State<Arc<AppState>>) -> Response {
+    maintain(&state, "compaction", Engine::compact, |r| {
+        format!(
+            "{{\"spansMerged\":{},\"blocksMerged\":{},\"rollupBlocks\":{},\"expired\":{},\"failedSpans\":{}}}",
+            r.spans_merged, r.blocks_merged, r.rollup_blocks, r.expired, r.failed_spans
+        )
+    })
+    .await
+}
+
+/// Runs `work` on a blocking thread and answers its report as `render` writes it.
+async fn maintain<R: Send + 'static>(
+    state: &AppState,
+    what: &'static str,
+    work: fn(&Engine) -> Result<R, EngineError>,
+    render: fn(&R) -> String,
+) -> Response {
     let engine = state.sink.engine().clone();
-    let done = tokio::task::spawn_blocking(move || engine.compact()).await;
-    match done {
-        Ok(Ok(r)) => {
-            tracing::info!(
-                spans = r.spans_merged,
-                rollups = r.rollup_blocks,
-                "compaction requested over HTTP done"
-            );
-            success(&format!(
-                "{{\"spansMerged\":{},\"blocksMerged\":{},\"rollupBlocks\":{},\"expired\":{},\"failedSpans\":{}}}",
-                r.spans_merged, r.blocks_merged, r.rollup_blocks, r.expired, r.failed_spans
-            ))
+    match tokio::task::spawn_blocking(move || work(&engine)).await {
+        Ok(Ok(report)) => {
+            let data = render(&report);
+            tracing::info!(report = %data, "{what} requested over HTTP done");
+            success(&data)
         }
-        Ok(Err(e)) => ApiError::internal(format!("compaction failed: {e}")).into_response(),
-        Err(e) => ApiError::internal(format!("compaction task failed: {e}")).into_response(),
+        Ok(Err(e)) => ApiError::internal(format!("{what} failed: {e}")).into_response(),
+        Err(e) => ApiError::internal(format!("{what} task failed: {e}")).into_response(),
     }
 }

@@ -391,7 +391,7 @@ pub(super) async fn runtimeinfo(State(state): State<Arc<AppState>>) -> Response 
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = floe_query::cores();
     let data = format!(
         "{{\"startTime\":\"{start}\",\"CWD\":{},\"serverTime\":\"{}\",\"reloadConfigSuccess\":true,\"lastConfigTime\":\"{start}\",\"corruptionCount\":0,\"goroutineCount\":0,\"GOMAXPROCS\":{cpus},\"GOMEMLIMIT\":0,\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":{}}}",
         json_string(&cwd),
