@@ -13,10 +13,10 @@ use crate::WireError;
 /// Version of the frame layout and of every payload type. Any change to a type that crosses
 /// the wire bumps it; a frame of another version is refused with
 /// [`WireError::VersionMismatch`] naming both.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The TLS ALPN of this protocol version. A peer offering another ALPN fails the handshake.
-pub const ALPN: &[u8] = b"floe/1";
+pub const ALPN: &[u8] = b"floe/2";
 
 /// Default largest payload a reader accepts, 16 MiB. Readers may pass a smaller limit.
 pub const MAX_FRAME_BYTES: u32 = 16 << 20;

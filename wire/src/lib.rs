@@ -10,6 +10,7 @@
 
 mod error;
 pub mod frame;
+pub mod proto;
 pub mod tls;
 
 pub use error::WireError;

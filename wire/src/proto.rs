@@ -1,0 +1,521 @@
+//! The request and response types of the cluster protocol, shared by `floed` (node↔node) and
+//! `floe-client` (client↔node). One request frame and one response frame per bidirectional
+//! stream (see [`crate::request`]). Every type here crosses the wire: any change to one bumps
+//! [`crate::PROTOCOL_VERSION`] (and the ALPN), and `docs/protocol-wire.md` describes each byte.
+//!
+//! Samples travel as already-encoded columns: per series, the canonical series key
+//! (`SeriesKey::encode_into`) and one storage chunk (`floe_storage_format::chunk`: timestamps,
+//! values and versions, each column encoded for time series and the chunk crc32-checked), so a
+//! coordinator forwards a batch to the other owners without re-encoding it, and a receiver
+//! checks the chunk's checksum before it decodes a value.
+
+use floe_storage_format::chunk::{decode_chunk, encode_chunk};
+use floe_storage_format::{Columns, Sample, SeriesKey, normalize};
+use serde::{Deserialize, Serialize};
+
+use crate::WireError;
+
+/// Which topology a request was made under: its version number and content hash
+/// (`floe_ring::Topology::content_hash`). A node refuses a request made under a topology it
+/// has not adopted ([`ErrorCode::TopologyMismatch`]), naming both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TopologyRef {
+    /// The document's `version`.
+    pub version: u64,
+    /// The document's content hash.
+    pub hash: u128,
+}
+
+impl std::fmt::Display for TopologyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "version {} (hash {:032x})", self.version, self.hash)
+    }
+}
+
+/// How many owners must answer: of a write, before it is acknowledged; of a read, for every
+/// token range, before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Consistency {
+    /// One owner.
+    One,
+    /// A majority of the replication factor, `N / 2 + 1`.
+    #[default]
+    Quorum,
+    /// Every owner.
+    All,
+}
+
+impl Consistency {
+    /// Owners needed out of `replicas` (at least 1, at most `replicas`).
+    pub fn required(self, replicas: usize) -> usize {
+        let need = match self {
+            Consistency::One => 1,
+            Consistency::Quorum => replicas / 2 + 1,
+            Consistency::All => replicas,
+        };
+        need.clamp(1, replicas.max(1))
+    }
+
+    /// `one`, `quorum` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::One => "one",
+            Consistency::Quorum => "quorum",
+            Consistency::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Consistency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "one" => Ok(Consistency::One),
+            "quorum" => Ok(Consistency::Quorum),
+            "all" => Ok(Consistency::All),
+            _ => Err(format!(
+                "unknown consistency {s:?}: expected one, quorum or all"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Consistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a sample holds. Only floats today; room for histograms and text later (a new variant
+/// is a protocol version bump).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum SampleKind {
+    /// `f64` values.
+    #[default]
+    Float,
+}
+
+/// One series' samples: its canonical key and one chunk of encoded columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesSamples {
+    /// `SeriesKey::encode_into` of the series.
+    pub key: Vec<u8>,
+    /// What the values are.
+    pub kind: SampleKind,
+    /// `floe_storage_format::chunk::encode_chunk` of the samples (strictly increasing
+    /// timestamps, at least one sample). Empty for a series sent without samples (a
+    /// [`Request::Series`] answer).
+    pub chunk: Vec<u8>,
+}
+
+impl SeriesSamples {
+    /// Encodes `samples` of `key`, normalizing them first (sorted by timestamp, one per
+    /// timestamp by the merge rule). An empty `samples` gives an empty chunk.
+    pub fn encode(key: &SeriesKey, samples: &[Sample]) -> Result<Self, WireError> {
+        let mut owned = samples.to_vec();
+        normalize(&mut owned);
+        Self::encode_normalized(key, &owned)
+    }
+
+    /// Encodes samples that are already normalized (strictly increasing timestamps).
+    pub fn encode_normalized(key: &SeriesKey, samples: &[Sample]) -> Result<Self, WireError> {
+        let mut k = Vec::with_capacity(64);
+        key.encode_into(&mut k);
+        let mut chunk = Vec::new();
+        if !samples.is_empty() {
+            let c = Columns::from_samples(samples);
+            encode_chunk(&c.ts, &c.values, &c.versions, &mut chunk).map_err(|e| {
+                WireError::Encode {
+                    reason: format!("series {key}: {e}"),
+                }
+            })?;
+        }
+        Ok(Self {
+            key: k,
+            kind: SampleKind::Float,
+            chunk,
+        })
+    }
+
+    /// Decodes and checks the series key (its canonical encoding).
+    pub fn decode_key(&self) -> Result<SeriesKey, WireError> {
+        SeriesKey::decode(&self.key).map_err(|e| WireError::Decode {
+            reason: format!("series key: {e}"),
+        })
+    }
+
+    /// Decodes the chunk (after checking its crc32) into `dst`; an empty chunk gives no
+    /// samples. The timestamps come out strictly increasing (the chunk decoder checks).
+    pub fn decode_columns(&self, dst: &mut Columns) -> Result<(), WireError> {
+        dst.ts.clear();
+        dst.values.clear();
+        dst.versions.clear();
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        decode_chunk(&self.chunk, dst).map_err(|e| WireError::Decode {
+            reason: format!("samples chunk: {e}"),
+        })
+    }
+
+    /// Decodes key and samples.
+    pub fn decode(&self) -> Result<(SeriesKey, Vec<Sample>), WireError> {
+        let key = self.decode_key()?;
+        let mut c = Columns::default();
+        self.decode_columns(&mut c)?;
+        Ok((key, c.samples().collect()))
+    }
+}
+
+/// Who is asking a node to write: a client (the node coordinates: stores its share and
+/// forwards to the other owners) or another node (store locally only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WriteMode {
+    /// Coordinate: write to every owner of each series, acknowledge after W of them.
+    Coordinate,
+    /// Store the samples here (a coordinator's forward, a journal replay or a read repair).
+    Replica,
+}
+
+/// A batch of samples to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    /// The topology the sender routed under.
+    pub topology: TopologyRef,
+    /// Owners that must store the batch before it is acknowledged (for
+    /// [`WriteMode::Coordinate`]; ignored for replicas).
+    pub consistency: Consistency,
+    /// Coordinate or store locally.
+    pub mode: WriteMode,
+    /// The samples, per series.
+    pub series: Vec<SeriesSamples>,
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteResponse {
+    /// Samples in the request.
+    pub samples: u64,
+    /// The fewest owners that stored any series of the batch (a replica answers 1).
+    pub acks: u32,
+    /// Owners that were required (the consistency level applied to N).
+    pub required: u32,
+    /// Owner copies that went to a coordinator's journal instead (replayed later).
+    pub journaled: u32,
+}
+
+/// How a matcher compares a label's value (Prometheus semantics; regexes anchored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MatchOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `=~`
+    Re,
+    /// `!~`
+    NotRe,
+}
+
+/// One label matcher.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Matcher {
+    /// Label name, `__name__` for the metric name.
+    pub name: String,
+    /// Comparison.
+    pub op: MatchOp,
+    /// Value or regex.
+    pub value: String,
+}
+
+/// Series matching every matcher with samples in `[start, end]`, and those samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectRequest {
+    /// The topology the coordinator planned under.
+    pub topology: TopologyRef,
+    /// Label matchers (all must match).
+    pub matchers: Vec<Matcher>,
+    /// First timestamp, inclusive (ms).
+    pub start: i64,
+    /// Last timestamp, inclusive (ms).
+    pub end: i64,
+    /// Return only series this node owns under `topology` (what a coordinator asks: stale
+    /// copies of series the node no longer owns must not count as a replica's answer).
+    pub owned_only: bool,
+    /// Most series to return; more is a [`ErrorCode::Limit`] error.
+    pub max_series: u64,
+    /// Most samples to return; more is a [`ErrorCode::Limit`] error.
+    pub max_samples: u64,
+}
+
+/// The selected series (with `samples = false` in [`Request::Series`], with empty chunks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectResponse {
+    /// Series, each with its samples in range.
+    pub series: Vec<SeriesSamples>,
+}
+
+/// A PromQL query, evaluated by the node over the whole cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// The PromQL expression.
+    pub query: String,
+    /// Instant or range.
+    pub range: QueryRange,
+    /// Replicas that must answer for every token range.
+    pub consistency: Consistency,
+}
+
+/// When a query is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryRange {
+    /// At one instant (ms).
+    Instant {
+        /// Evaluation time.
+        time: i64,
+    },
+    /// At every `step` from `start` to `end` (ms, inclusive).
+    Range {
+        /// First step.
+        start: i64,
+        /// Last step (inclusive).
+        end: i64,
+        /// Step, > 0.
+        step: i64,
+    },
+}
+
+/// One series of a query result: labels and points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuerySeries {
+    /// Labels, metric name as `__name__` when kept.
+    pub labels: Vec<(String, String)>,
+    /// Point times (ms).
+    pub timestamps: Vec<i64>,
+    /// Point values.
+    pub values: Vec<f64>,
+}
+
+/// A query's result, in Prometheus's four result types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QueryResult {
+    /// A scalar at a time.
+    Scalar {
+        /// Time (ms).
+        time: i64,
+        /// Value.
+        value: f64,
+    },
+    /// A string at a time.
+    String {
+        /// Time (ms).
+        time: i64,
+        /// Value.
+        value: String,
+    },
+    /// One point per series.
+    Vector(Vec<QuerySeries>),
+    /// Points per series over a range.
+    Matrix(Vec<QuerySeries>),
+}
+
+/// The digest of what a node stores in `[start, end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRequest {
+    /// The topology of the asker.
+    pub topology: TopologyRef,
+    /// First timestamp, inclusive (ms).
+    pub start: i64,
+    /// Last timestamp, inclusive (ms).
+    pub end: i64,
+}
+
+/// A node's digest (`floe_storage_format::Digest`) and the sample count behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestResponse {
+    /// The node that answered.
+    pub node: String,
+    /// The digest.
+    pub digest: u128,
+}
+
+/// The topology a node has adopted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyResponse {
+    /// Its version and content hash.
+    pub topology: TopologyRef,
+    /// The TOML document (`floe_ring::Topology::to_toml`).
+    pub toml: String,
+    /// The id of the node that answered.
+    pub node: String,
+}
+
+/// Every request of the protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// The node's topology (no topology is needed to ask).
+    Topology,
+    /// Store samples.
+    Write(WriteRequest),
+    /// Series and samples (node↔node).
+    Select(SelectRequest),
+    /// Series only, no samples (node↔node; the chunks of the answer are empty).
+    Series(SelectRequest),
+    /// A PromQL query over the cluster.
+    Query(QueryRequest),
+    /// The node's digest.
+    Digest(DigestRequest),
+}
+
+impl Request {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Topology => "topology",
+            Request::Write(_) => "write",
+            Request::Select(_) => "select",
+            Request::Series(_) => "series",
+            Request::Query(_) => "query",
+            Request::Digest(_) => "digest",
+        }
+    }
+}
+
+/// Every response of the protocol; [`Response::Error`] answers any request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// To [`Request::Topology`].
+    Topology(TopologyResponse),
+    /// To [`Request::Write`].
+    Write(WriteResponse),
+    /// To [`Request::Select`] and [`Request::Series`].
+    Select(SelectResponse),
+    /// To [`Request::Query`].
+    Query(QueryResult),
+    /// To [`Request::Digest`].
+    Digest(DigestResponse),
+    /// The request failed.
+    Error(ErrorResponse),
+}
+
+/// A failed request: a stable code to match on and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// What kind of failure.
+    pub code: ErrorCode,
+    /// What went wrong and where.
+    pub message: String,
+}
+
+impl std::fmt::Display for ErrorResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// Stable error codes. Never renumber or remove one; add new ones at the end (a protocol
+/// version bump).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The request names another topology than the node's; refetch it.
+    TopologyMismatch,
+    /// The request is malformed or invalid; retrying it cannot help.
+    BadRequest,
+    /// A configured limit was exceeded; nothing was stored.
+    Limit,
+    /// Too few owners answered for the consistency level; a write may be partly stored
+    /// (retrying is safe: writes are idempotent).
+    Unavailable,
+    /// The peer's certificate may not make this request (a client asking a node-only request).
+    Forbidden,
+    /// The node failed (storage error); retryable.
+    Internal,
+    /// The request ran out of time.
+    Timeout,
+    /// A PromQL query could not be parsed or evaluated.
+    Query,
+}
+
+impl ErrorCode {
+    /// The code as a string, e.g. `topology_mismatch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::TopologyMismatch => "topology_mismatch",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Limit => "limit",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Query => "query",
+        }
+    }
+
+    /// True when retrying the same request (elsewhere or later) may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Timeout
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MAX_FRAME_BYTES, decode_frame, encode_frame};
+
+    fn key() -> SeriesKey {
+        SeriesKey::new("cpu", [("host", "a")]).expect("valid key")
+    }
+
+    #[test]
+    fn series_samples_round_trip_normalized() {
+        let samples = [
+            Sample::new(20, 2.0, 0),
+            Sample::new(10, 1.0, 0),
+            Sample::new(10, 5.0, 0),
+        ];
+        let s = SeriesSamples::encode(&key(), &samples).expect("encode");
+        let (k, back) = s.decode().expect("decode");
+        assert_eq!(k, key());
+        assert_eq!(back, vec![Sample::new(10, 5.0, 0), Sample::new(20, 2.0, 0)]);
+    }
+
+    #[test]
+    fn a_flipped_chunk_byte_is_refused() {
+        let mut s = SeriesSamples::encode(&key(), &[Sample::new(1, 1.0, 0)]).expect("encode");
+        let last = s.chunk.len() - 1;
+        s.chunk[last] ^= 0x40;
+        assert!(s.decode().is_err());
+        s.chunk.truncate(3);
+        assert!(s.decode().is_err());
+    }
+
+    #[test]
+    fn requests_round_trip_through_frames() {
+        let req = Request::Write(WriteRequest {
+            topology: TopologyRef {
+                version: 3,
+                hash: 0xabc,
+            },
+            consistency: Consistency::All,
+            mode: WriteMode::Coordinate,
+            series: vec![SeriesSamples::encode(&key(), &[Sample::new(1, 1.5, 2)]).expect("enc")],
+        });
+        let frame = encode_frame(&req).expect("frame");
+        let back: Request = decode_frame(&frame, MAX_FRAME_BYTES).expect("decode");
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn consistency_counts_and_parses() {
+        assert_eq!(Consistency::Quorum.required(3), 2);
+        assert_eq!(Consistency::Quorum.required(1), 1);
+        assert_eq!(Consistency::All.required(3), 3);
+        assert_eq!(Consistency::One.required(3), 1);
+        assert_eq!("QUORUM".parse::<Consistency>(), Ok(Consistency::Quorum));
+        assert!("two".parse::<Consistency>().is_err());
+    }
+}
