@@ -11,6 +11,7 @@
 //! the ingest protocols ([`ingest`]), PromQL over the engine ([`query`], evaluated by
 //! `floe-query`) and the daemon ([`server`]); the cluster layer comes with later issues.
 
+pub mod cluster;
 pub mod engine;
 pub mod index;
 pub mod ingest;

@@ -74,17 +74,55 @@ impl EngineStorage {
 
     /// `res`, unless reading stopped at a limit, the deadline or a bad matcher: then that.
     pub fn finish<T>(&self, res: Result<T, QueryError>) -> Result<T, QueryError> {
-        let stop = self.lock().stop.clone();
-        match stop {
+        match self.stopped() {
             None => res,
-            Some(Stop::Limit { limit, max, detail }) => {
-                Err(QueryError::Limit { limit, max, detail })
-            }
-            Some(Stop::Timeout) => Err(QueryError::Timeout {
-                after_ms: self.timeout_ms,
-            }),
-            Some(Stop::BadData(m)) => Err(QueryError::BadData(m)),
+            Some(e) => Err(e),
         }
+    }
+
+    /// Why reading stopped, if it did.
+    pub fn stopped(&self) -> Option<QueryError> {
+        let stop = self.lock().stop.clone();
+        stop.map(|stop| match stop {
+            Stop::Limit { limit, max, detail } => QueryError::Limit { limit, max, detail },
+            Stop::Timeout => QueryError::Timeout {
+                after_ms: self.timeout_ms,
+            },
+            Stop::BadData(m) => QueryError::BadData(m),
+        })
+    }
+
+    /// Time left before the deadline, or the timeout error (recorded) if none is.
+    pub(crate) fn remaining(&self) -> Result<std::time::Duration, StorageError> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(self.stop(Stop::Timeout));
+        }
+        Ok(self.deadline - now)
+    }
+
+    /// Series and samples the query may still read.
+    pub(crate) fn headroom(&self) -> (usize, usize) {
+        let s = self.lock();
+        (
+            self.max_series.saturating_sub(s.series),
+            self.max_samples.saturating_sub(s.samples),
+        )
+    }
+
+    /// Records a bad matcher (`bad_data`) and returns the storage error for the evaluator.
+    pub(crate) fn refuse_bad_data(&self, message: String) -> StorageError {
+        self.stop(Stop::BadData(message))
+    }
+
+    /// Records that a limit stopped reading on another node.
+    pub(crate) fn refuse_limit(&self, series: bool, detail: String) -> StorageError {
+        let (limit, max) = if series {
+            ("max_series", self.max_series)
+        } else {
+            ("max_samples", self.max_samples)
+        };
+        self.stop(Stop::Limit { limit, max, detail })
     }
 
     /// The series matching every matcher that have samples in `[start, end]`, with those
@@ -174,7 +212,8 @@ impl EngineStorage {
         StorageError { message }
     }
 
-    fn count(&self, series: usize, samples: usize) -> Result<(), StorageError> {
+    /// Counts what was read against the limits; past one, records it and refuses.
+    pub(crate) fn count(&self, series: usize, samples: usize) -> Result<(), StorageError> {
         let (s, n) = {
             let mut st = self.lock();
             st.series += series;
@@ -291,6 +330,34 @@ fn index_op(op: QueryOp) -> MatchOp {
         QueryOp::NotEqual => MatchOp::NotEqual,
         QueryOp::Re => MatchOp::RegexMatch,
         QueryOp::NotRe => MatchOp::RegexNoMatch,
+    }
+}
+
+/// A source of series for one query evaluation, with the accounting the query API reports.
+pub trait QueryStorage: Storage + Send + Sync + 'static {
+    /// Series and samples read so far.
+    fn touched(&self) -> (usize, usize);
+    /// Why reading stopped (a limit, the deadline, a bad matcher), if it did.
+    fn stopped(&self) -> Option<QueryError>;
+    /// `res`, unless reading stopped: then why.
+    fn finish_with(
+        &self,
+        res: Result<(floe_query::QueryValue, floe_query::QueryStats), QueryError>,
+    ) -> Result<(floe_query::QueryValue, floe_query::QueryStats), QueryError> {
+        match self.stopped() {
+            None => res,
+            Some(e) => Err(e),
+        }
+    }
+}
+
+impl QueryStorage for EngineStorage {
+    fn touched(&self) -> (usize, usize) {
+        EngineStorage::touched(self)
+    }
+
+    fn stopped(&self) -> Option<QueryError> {
+        EngineStorage::stopped(self)
     }
 }
 

@@ -2,6 +2,7 @@
 //! around one storage engine.
 
 pub mod config;
+pub(crate) mod evaluate;
 mod http;
 pub mod metrics;
 mod query_pool;
@@ -17,8 +18,11 @@ use tokio::sync::watch;
 
 use self::config::{ServerConfig, optional_addr};
 use self::metrics::ServerMetrics;
-use self::sink::Sink;
+use self::sink::{IngestError, Sink};
+use crate::cluster::{Cluster, SeriesBatch};
 use crate::engine::{Engine, SystemClock};
+use floe_storage_format::{Sample, SeriesKey};
+use floe_wire::proto::Consistency;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,9 @@ pub enum StartError {
     /// The storage engine could not open its data directory.
     #[error("cannot open the data directory: {0}")]
     Engine(#[from] crate::engine::EngineError),
+    /// The cluster layer could not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A listen address could not be bound.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -50,6 +57,8 @@ pub struct BoundAddrs {
     pub graphite: Option<SocketAddr>,
     /// OpenTSDB telnet, if enabled.
     pub opentsdb: Option<SocketAddr>,
+    /// The cluster's QUIC endpoint, on a cluster node.
+    pub quic: Option<SocketAddr>,
 }
 
 /// Shared by every handler.
@@ -65,6 +74,53 @@ pub(crate) struct AppState {
     pub(crate) started: std::time::SystemTime,
     /// The raw retention as configured (`/api/v1/status/runtimeinfo`).
     pub(crate) raw_retention: String,
+    /// The cluster layer; `None` on a single node.
+    pub(crate) cluster: Option<Arc<Cluster>>,
+}
+
+tokio::task_local! {
+    /// The `consistency` a request asked for (`?consistency=` on an ingest URL), set around
+    /// the handler by a middleware.
+    pub(crate) static WRITE_CONSISTENCY: Consistency;
+}
+
+impl AppState {
+    /// Stores a request's series and indexed samples: on a single node into the engine (on a
+    /// blocking thread), on a cluster node on every owner, acknowledged at the request's (or
+    /// the configured) write consistency.
+    pub(crate) async fn ingest(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        keys: Vec<SeriesKey>,
+        samples: Vec<(u32, Sample)>,
+    ) -> Result<usize, IngestError> {
+        let Some(cluster) = &self.cluster else {
+            let state = self.clone();
+            return tokio::task::spawn_blocking(move || {
+                state.sink.write_parts(protocol, &keys, &samples)
+            })
+            .await
+            .map_err(|e| IngestError::BadRequest(format!("ingest task failed: {e}")))?;
+        };
+        let level = WRITE_CONSISTENCY
+            .try_with(|c| *c)
+            .unwrap_or(cluster.settings().write_consistency);
+        let batch = SeriesBatch::from_parts(&keys, &samples)?;
+        cluster
+            .coordinate(self, protocol, batch, level)
+            .await
+            .map(|r| r.samples as usize)
+    }
+
+    /// [`AppState::ingest`] of rows.
+    pub(crate) async fn ingest_rows(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        rows: Vec<(SeriesKey, Sample)>,
+    ) -> Result<usize, IngestError> {
+        let (keys, samples) = sink::index_rows(&rows);
+        self.ingest(protocol, keys, samples).await
+    }
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -81,6 +137,7 @@ pub async fn run(
     on_bound: impl FnOnce(BoundAddrs),
 ) -> Result<(), StartError> {
     let engine_config = config.engine()?;
+    let cluster_settings = config.cluster.settings()?;
     let query = config.query_options()?;
     let query_pool = query_pool::QueryPool::start(config.query.max_concurrency).map_err(|e| {
         StartError::Config(config::ConfigError {
@@ -114,6 +171,10 @@ pub async fn run(
         tracing::warn!(?report, "recovered with problems");
     }
     let engine = Arc::new(engine);
+    let cluster = match cluster_settings {
+        Some(s) => Some(Cluster::open(s, &config.data_dir)?),
+        None => None,
+    };
     let metrics = Arc::new(ServerMetrics::default());
     let state = Arc::new(AppState {
         sink: Sink::new(engine.clone(), config.limits.clone(), metrics),
@@ -122,14 +183,24 @@ pub async fn run(
         query_pool,
         started: std::time::SystemTime::now(),
         raw_retention: config.raw_retention.clone(),
+        cluster: cluster.clone(),
     });
     let bound = BoundAddrs {
         http: local(&http),
         graphite: graphite.as_ref().map(local),
         opentsdb: opentsdb.as_ref().map(local),
+        quic: cluster.as_ref().and_then(|c| c.quic_addr()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    if let Some(c) = &cluster {
+        c.start_replay(stop_rx.clone());
+        tasks.push(tokio::spawn(crate::cluster::serve(
+            c.clone(),
+            state.clone(),
+            stop_rx.clone(),
+        )));
+    }
     if let Some(l) = graphite {
         tasks.push(tokio::spawn(tcp::serve(
             l,
@@ -156,7 +227,7 @@ pub async fn run(
             .await
     });
     state.ready.store(true, Ordering::Release);
-    tracing::info!(http = %bound.http, graphite = ?bound.graphite, opentsdb = ?bound.opentsdb, data_dir = %config.data_dir.display(), "floed ready");
+    tracing::info!(http = %bound.http, graphite = ?bound.graphite, opentsdb = ?bound.opentsdb, quic = ?bound.quic, node = cluster.as_ref().map(|c| c.node_id()), data_dir = %config.data_dir.display(), "floed ready");
     on_bound(bound);
     shutdown.await;
     tracing::info!("shutting down: no new connections, finishing requests, flushing");
@@ -167,6 +238,9 @@ pub async fn run(
     }
     for t in tasks {
         let _ = t.await;
+    }
+    if let Some(c) = &cluster {
+        c.close();
     }
     let closed = tokio::task::spawn_blocking(move || engine.close()).await;
     match closed {

@@ -11,6 +11,7 @@
 mod error;
 pub mod frame;
 pub mod proto;
+pub mod role;
 pub mod tls;
 
 pub use error::WireError;

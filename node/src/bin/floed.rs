@@ -109,6 +109,24 @@ struct Args {
     /// Most queries evaluating at once.
     #[arg(long, env = "FLOE_QUERY_MAX_CONCURRENCY")]
     query_max_concurrency: Option<usize>,
+    /// This node's id in the cluster topology ("" for a single node).
+    #[arg(long, env = "FLOE_NODE_ID")]
+    node_id: Option<String>,
+    /// The cluster topology file (TOML).
+    #[arg(long, env = "FLOE_TOPOLOGY")]
+    topology: Option<String>,
+    /// Directory of the cluster certificates (floectl certs).
+    #[arg(long, env = "FLOE_CERTS_DIR")]
+    certs_dir: Option<String>,
+    /// QUIC listen address ("" for the node's quic_addr in the topology).
+    #[arg(long, env = "FLOE_QUIC_LISTEN")]
+    quic_listen: Option<String>,
+    /// Default write consistency of a cluster node: one, quorum or all.
+    #[arg(long, env = "FLOE_WRITE_CONSISTENCY")]
+    write_consistency: Option<String>,
+    /// Default read consistency of a cluster node: one, quorum or all.
+    #[arg(long, env = "FLOE_READ_CONSISTENCY")]
+    read_consistency: Option<String>,
 }
 
 /// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
@@ -190,6 +208,17 @@ fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
         max_series
     );
     apply_query(&mut args, &mut cfg.query);
+    let cluster = &mut cfg.cluster;
+    apply!(
+        args,
+        cluster,
+        node_id,
+        topology,
+        certs_dir,
+        quic_listen,
+        write_consistency,
+        read_consistency
+    );
     cfg.engine().context("check configuration")?;
     Ok(cfg)
 }
@@ -248,10 +277,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(floe_node::server::run(cfg, shutdown_signal(), |addrs| {
         // One machine-readable line for scripts and tests that asked for port 0.
         println!(
-            "floed listening http={} graphite={} opentsdb={}",
+            "floed listening http={} graphite={} opentsdb={} quic={}",
             addrs.http,
             opt(addrs.graphite),
-            opt(addrs.opentsdb)
+            opt(addrs.opentsdb),
+            opt(addrs.quic)
         );
     }));
     match result {

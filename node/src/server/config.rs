@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// PromQL evaluation and the Prometheus query API.
     pub query: QueryConfig,
+    /// Cluster membership (`docs/cluster.md`); empty `node_id`: a single node.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// Settings and limits of PromQL queries (`/api/v1/query`, `/api/v1/query_range`) and of
@@ -154,6 +156,7 @@ impl Default for ServerConfig {
             rollups: vec!["1m:90d".into(), "5m:365d".into(), "1h:1825d".into()],
             limits: Limits::default(),
             query: QueryConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }
@@ -284,6 +287,7 @@ impl ServerConfig {
         c.validate()
             .map_err(|reason| bad("partition/rollups", &self.partition, reason))?;
         self.query_options()?;
+        self.cluster.settings()?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(bad("log_format", &self.log_format, "expected text or json"));
         }

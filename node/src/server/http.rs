@@ -28,12 +28,15 @@ mod remote_write;
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     // The compressed body may not exceed the decompressed limit either.
     let limit = state.sink.limits().max_body_bytes;
-    Router::new()
+    let ingest = Router::new()
         .route("/api/v1/write", post(remote_write::write))
         .route("/write", post(influx::write_v1))
         .route("/api/v2/write", post(influx::write_v2))
-        .route("/ping", get(influx::ping).head(influx::ping))
         .route("/api/put", post(opentsdb::put))
+        .route_layer(axum::middleware::from_fn(write_consistency));
+    Router::new()
+        .merge(ingest)
+        .route("/ping", get(influx::ping).head(influx::ping))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route("/api/v1/series", get(query::series).post(query::series))
@@ -58,6 +61,29 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Runs an ingest handler with the `consistency` its URL asks for (cluster writes); an
+/// unknown level is a 400 naming it.
+async fn write_consistency(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let asked = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "consistency")
+            .map(|(_, v)| v.to_string())
+    });
+    match asked.map(|v| v.parse::<floe_wire::proto::Consistency>()) {
+        None => next.run(req).await,
+        Some(Ok(level)) => {
+            super::WRITE_CONSISTENCY
+                .scope(level, next.run(req))
+                .await
+        }
+        Some(Err(e)) => (StatusCode::BAD_REQUEST, format!("consistency: {e}\n")).into_response(),
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -76,6 +102,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let series = state.sink.engine().series_count();
     out.push_str("# HELP floe_series Series held by this node.\n# TYPE floe_series gauge\n");
     out.push_str(&format!("floe_series {series}\n"));
+    if let Some(c) = &state.cluster {
+        c.render_metrics(&mut out);
+    }
     let ct = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     ([(header::CONTENT_TYPE, ct)], out).into_response()
 }
@@ -114,10 +143,7 @@ pub(super) async fn store_parts(
     keys: Vec<SeriesKey>,
     samples: Vec<(u32, Sample)>,
 ) -> Result<usize, IngestError> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || state.sink.write_parts(protocol, &keys, &samples))
-        .await
-        .map_err(|e| IngestError::BadRequest(format!("ingest task failed: {e}")))?
+    state.ingest(protocol, keys, samples).await
 }
 
 /// Stores rows on a blocking thread (the engine may wait for an fsync).
@@ -126,10 +152,7 @@ pub(super) async fn store(
     protocol: &'static str,
     rows: Vec<(SeriesKey, Sample)>,
 ) -> Result<usize, IngestError> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || state.sink.write(protocol, &rows))
-        .await
-        .map_err(|e| IngestError::BadRequest(format!("ingest task failed: {e}")))?
+    state.ingest_rows(protocol, rows).await
 }
 
 /// The status for an ingest error: 4xx for the sender's mistakes, 413 for size limits,
@@ -142,7 +165,7 @@ pub(super) fn status_of(e: &IngestError) -> StatusCode {
         } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Limit { .. } | IngestError::BadRequest(_) => StatusCode::BAD_REQUEST,
         IngestError::Engine(_) if e.is_client_error() => StatusCode::BAD_REQUEST,
-        IngestError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::Engine(_) | IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

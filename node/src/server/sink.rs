@@ -30,6 +30,10 @@ pub enum IngestError {
     /// The engine failed (a server problem, retryable).
     #[error("storage error: {0}")]
     Engine(#[from] EngineError),
+    /// Too few of a series' owners stored the write for its consistency level (cluster
+    /// mode; retryable, and retrying is safe: writes are idempotent).
+    #[error("not enough replicas: {0}")]
+    Unavailable(String),
 }
 
 impl IngestError {
@@ -40,6 +44,7 @@ impl IngestError {
                 e,
                 EngineError::TimestampOutOfRange { .. } | EngineError::UnknownSeries(_)
             ),
+            IngestError::Unavailable(_) => false,
             _ => true,
         }
     }
@@ -50,8 +55,25 @@ impl IngestError {
             IngestError::Limit { limit, .. } => limit,
             IngestError::BadRequest(_) => "bad_request",
             IngestError::Engine(_) => "storage_error",
+            IngestError::Unavailable(_) => "unavailable",
         }
     }
+}
+
+/// Rows as their distinct series and samples indexing into them.
+pub fn index_rows(rows: &[(SeriesKey, Sample)]) -> (Vec<SeriesKey>, Vec<(u32, Sample)>) {
+    let mut unique: HashMap<SeriesId, u32> = HashMap::new();
+    let mut keys: Vec<SeriesKey> = Vec::new();
+    let mut samples = Vec::with_capacity(rows.len());
+    for (key, s) in rows {
+        let next = keys.len() as u32;
+        let slot = *unique.entry(key.id()).or_insert(next);
+        if slot == next {
+            keys.push(key.clone());
+        }
+        samples.push((slot, *s));
+    }
+    (keys, samples)
 }
 
 /// The ingest sink shared by every protocol handler.
@@ -99,17 +121,7 @@ impl Sink {
         protocol: &str,
         rows: &[(SeriesKey, Sample)],
     ) -> Result<usize, IngestError> {
-        let mut unique: HashMap<SeriesId, u32> = HashMap::new();
-        let mut keys: Vec<SeriesKey> = Vec::new();
-        let mut samples = Vec::with_capacity(rows.len());
-        for (key, s) in rows {
-            let next = keys.len() as u32;
-            let slot = *unique.entry(key.id()).or_insert(next);
-            if slot == next {
-                keys.push(key.clone());
-            }
-            samples.push((slot, *s));
-        }
+        let (keys, samples) = index_rows(rows);
         self.write_parts(protocol, &keys, &samples)
     }
 
@@ -134,22 +146,30 @@ impl Sink {
         res
     }
 
-    fn write_inner(
-        &self,
-        keys: &[SeriesKey],
-        samples: &[(u32, Sample)],
-    ) -> Result<usize, IngestError> {
+    /// Checks a request's size and series keys against the limits (what a coordinator
+    /// checks before it routes anything).
+    pub fn check_request(&self, keys: &[&SeriesKey], samples: usize) -> Result<(), IngestError> {
         let l = &self.limits;
-        if samples.len() > l.max_samples_per_request {
+        if samples > l.max_samples_per_request {
             return Err(IngestError::Limit {
                 limit: "max_samples_per_request",
-                detail: format!("{} samples", samples.len()),
+                detail: format!("{samples} samples"),
                 max: l.max_samples_per_request,
             });
         }
         for key in keys {
             self.check_key(key)?;
         }
+        Ok(())
+    }
+
+    fn write_inner(
+        &self,
+        keys: &[SeriesKey],
+        samples: &[(u32, Sample)],
+    ) -> Result<usize, IngestError> {
+        let refs: Vec<&SeriesKey> = keys.iter().collect();
+        self.check_request(&refs, samples.len())?;
         self.check_series_limit(keys)?;
         let refs: Vec<SeriesRef> = self.engine.resolve(keys)?;
         let mut items: Vec<(SeriesRef, Sample)> = Vec::with_capacity(samples.len());

@@ -161,7 +161,7 @@ async fn connection(
             let st = state.clone();
             let name = protocol.name();
             // A stream has no request to refuse: a failure is logged and counted by the sink.
-            let _ = tokio::task::spawn_blocking(move || st.sink.write(name, &rows)).await;
+            let _ = st.ingest_rows(name, rows).await;
         }
         if !chunk.replies.is_empty() {
             stream.write_all(chunk.replies.as_bytes()).await?;

@@ -11,12 +11,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use floe_query::{QueryError, QueryOptions, QueryStats, QueryValue};
+use floe_query::{QueryError, QueryOptions, QueryStats, QueryValue, Storage};
+use floe_wire::proto::{
+    Consistency, ErrorCode as WireCode, MatchOp as WireOp, Matcher as WireMatcher, SelectRequest,
+};
 
 use super::query_api::{ApiError, Params, now_ms, parse_duration, parse_time, success, thousands};
 use super::query_json::{format_rfc3339, json_string, labels_json, query_data, string_list};
 use crate::engine::Engine;
-use crate::query::{EngineStorage, labels_of, parse_match_params};
+use crate::query::{labels_of, parse_match_params};
+use crate::server::evaluate::EvalFailure;
 use crate::server::AppState;
 use crate::server::metrics::{QUERIES, QUERY_SAMPLES, QUERY_SERIES};
 
@@ -75,8 +79,8 @@ pub(super) async fn instant(
 ) -> Response {
     let started = Instant::now();
     let outcome = match instant_args(&state, &(query, headers, body)) {
-        Ok((text, time, opts)) => {
-            evaluate(&state, opts, text, move |s, q, o| {
+        Ok((text, time, opts, level)) => {
+            evaluate(&state, opts, text, level, move |s, q, o| {
                 floe_query::instant_query(s, q, time, o)
             })
             .await
@@ -86,11 +90,14 @@ pub(super) async fn instant(
     respond(&state, "query", started, outcome)
 }
 
-fn instant_args(state: &AppState, req: &Request) -> Result<(String, i64, QueryOptions), ApiError> {
+type InstantArgs = (String, i64, QueryOptions, Option<Consistency>);
+
+fn instant_args(state: &AppState, req: &Request) -> Result<InstantArgs, ApiError> {
     let p = params(req)?;
     let time = p.time_or("time", now_ms())?;
     let opts = options(state, &p)?;
-    Ok((p.get("query").unwrap_or("").to_string(), time, opts))
+    let level = consistency(&p)?;
+    Ok((p.get("query").unwrap_or("").to_string(), time, opts, level))
 }
 
 /// `GET|POST /api/v1/query_range`
@@ -102,8 +109,8 @@ pub(super) async fn range(
 ) -> Response {
     let started = Instant::now();
     let outcome = match range_args(&state, &(query, headers, body)) {
-        Ok((text, (start, end, step), opts)) => {
-            evaluate(&state, opts, text, move |s, q, o| {
+        Ok((text, (start, end, step), opts, level)) => {
+            evaluate(&state, opts, text, level, move |s, q, o| {
                 floe_query::range_query(s, q, start, end, step, o)
             })
             .await
@@ -113,7 +120,7 @@ pub(super) async fn range(
     respond(&state, "query_range", started, outcome)
 }
 
-type RangeArgs = (String, (i64, i64, i64), QueryOptions);
+type RangeArgs = (String, (i64, i64, i64), QueryOptions, Option<Consistency>);
 
 /// Parameters checked in Prometheus's order, with its messages.
 fn range_args(state: &AppState, req: &Request) -> Result<RangeArgs, ApiError> {
@@ -140,10 +147,12 @@ fn range_args(state: &AppState, req: &Request) -> Result<RangeArgs, ApiError> {
         )));
     }
     let opts = options(state, &p)?;
+    let level = consistency(&p)?;
     Ok((
         p.get("query").unwrap_or("").to_string(),
         (start, end, step),
         opts,
+        level,
     ))
 }
 
@@ -174,37 +183,30 @@ fn options(state: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
 /// Evaluates `text` on a query worker (a thread with [`floe_query::EVAL_STACK_BYTES`] of
 /// stack: the evaluator recurses once per level of the expression, up to
 /// [`floe_query::MAX_QUERY_DEPTH`], which its parser enforces), answering `timeout` if it
-/// overruns its budget, time waiting for a worker included.
-async fn evaluate<F>(state: &AppState, opts: QueryOptions, text: String, eval: F) -> Outcome
+/// overruns its budget, time waiting for a worker included. On a cluster node it reads the
+/// whole cluster at the request's `consistency` (default: the configured read consistency).
+async fn evaluate<F>(
+    state: &Arc<AppState>,
+    opts: QueryOptions,
+    text: String,
+    consistency: Option<Consistency>,
+    eval: F,
+) -> Outcome
 where
-    F: FnOnce(&EngineStorage, &str, &QueryOptions) -> Result<(QueryValue, QueryStats), QueryError>
+    F: FnOnce(&dyn Storage, &str, &QueryOptions) -> Result<(QueryValue, QueryStats), QueryError>
         + Send
         + 'static,
 {
-    let engine = state.sink.engine().clone();
-    let budget = opts.timeout;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    // The deadline starts now, so time in line counts against the timeout.
-    let storage = EngineStorage::new(engine, &opts);
-    let submitted = state.query_pool.submit(move || {
-        let res = eval(&storage, &text, &opts);
-        let _ = tx.send((storage.finish(res), storage.touched()));
-    });
-    if let Err(e) = submitted {
-        return Err(ApiError::unavailable(e.to_string())).into();
-    }
-    // The evaluator and the storage adapter both watch the deadline; this is the backstop.
-    let timed_out = || {
-        let after_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-        ApiError::query(&QueryError::Timeout { after_ms })
-    };
-    match tokio::time::timeout(budget + Duration::from_secs(1), rx).await {
-        Err(_) => Err(timed_out()).into(),
-        Ok(Err(_)) => Err(ApiError::internal(
+    match crate::server::evaluate::evaluate(state, opts, text, consistency, eval).await {
+        Err(EvalFailure::Busy(e)) => Err(ApiError::unavailable(e)).into(),
+        Err(EvalFailure::Timeout { after_ms }) => {
+            Err(ApiError::query(&QueryError::Timeout { after_ms })).into()
+        }
+        Err(EvalFailure::Lost) => Err(ApiError::internal(
             "query evaluation failed without an answer (see the log)",
         ))
         .into(),
-        Ok(Ok((res, (series, samples)))) => Outcome {
+        Ok((res, (series, samples))) => Outcome {
             result: res
                 .map(|(value, _)| query_data(&value))
                 .map_err(|e| ApiError::query(&e)),
@@ -212,6 +214,13 @@ where
             samples,
         },
     }
+}
+
+/// The request's `consistency` argument (cluster reads), if any.
+fn consistency(p: &Params) -> Result<Option<Consistency>, ApiError> {
+    p.get("consistency")
+        .map(|c| c.parse().map_err(|e: String| ApiError::param("consistency", e)))
+        .transpose()
 }
 
 /// Runs label-index work on a blocking thread.
@@ -261,6 +270,10 @@ pub(super) async fn series(
 ) -> Response {
     let started = Instant::now();
     let outcome = match selection(&(query, headers, body), true) {
+        Ok(sel) if state.cluster.is_some() => match cluster_keys(&state, &sel).await {
+            Ok(keys) => Ok(series_list(keys.iter().map(labels_of).collect(), &sel)).into(),
+            Err(e) => Err(e).into(),
+        },
         Ok(sel) => on_index(&state, move |engine, opts| series_json(engine, opts, &sel)).await,
         Err(e) => Err(e).into(),
     };
@@ -279,7 +292,14 @@ fn series_json(engine: &Engine, opts: &QueryOptions, sel: &Selection) -> Result<
             }));
         }
     }
-    let mut labels: Vec<_> = found.iter().map(|(_, key)| labels_of(key)).collect();
+    Ok(series_list(
+        found.iter().map(|(_, key)| labels_of(key)).collect(),
+        sel,
+    ))
+}
+
+/// The JSON list of the series' label sets, sorted, deduplicated and limited.
+fn series_list(mut labels: Vec<floe_query::Labels>, sel: &Selection) -> String {
     labels.sort_unstable();
     labels.dedup();
     let truncated = sel.limit.is_some_and(|l| labels.len() > l);
@@ -292,7 +312,105 @@ fn series_json(engine: &Engine, opts: &QueryOptions, sel: &Selection) -> Result<
         labels_json(l, &mut out);
     }
     out.push(']');
-    Ok(with_warning(out, truncated))
+    with_warning(out, truncated)
+}
+
+/// The series selected by any of `sel`'s matcher sets (every series when there is none)
+/// over the whole cluster: each owner answers for the series it owns.
+async fn cluster_keys(
+    state: &Arc<AppState>,
+    sel: &Selection,
+) -> Result<Vec<floe_storage_format::SeriesKey>, ApiError> {
+    let Some(cluster) = &state.cluster else {
+        return Err(ApiError::internal("not a cluster node"));
+    };
+    let every = vec![vec![WireMatcher {
+        name: crate::index::METRIC_NAME_LABEL.into(),
+        op: WireOp::Re,
+        value: ".+".into(),
+    }]];
+    let sets: Vec<Vec<WireMatcher>> = if sel.sets.is_empty() {
+        every
+    } else {
+        sel.sets
+            .iter()
+            .map(|set| set.iter().map(wire_matcher).collect())
+            .collect()
+    };
+    let max = state.query.max_series;
+    let mut keys = std::collections::BTreeMap::new();
+    for matchers in sets {
+        let req = SelectRequest {
+            topology: cluster.topology(),
+            matchers,
+            start: sel.start,
+            end: sel.end,
+            owned_only: true,
+            max_series: max as u64,
+            max_samples: u64::MAX,
+        };
+        let g = cluster
+            .gather(state.sink.engine(), req, false, Consistency::One)
+            .await
+            .map_err(|e| match e.code {
+                WireCode::BadRequest => ApiError::bad_data(e.message),
+                WireCode::Limit => ApiError::query(&QueryError::Limit {
+                    limit: "max_series",
+                    max,
+                    detail: e.message,
+                }),
+                _ => ApiError::unavailable(e.to_string()),
+            })?;
+        for (_, rows) in g.answers {
+            keys.extend(rows.into_iter().map(|(k, _)| (k.id(), k)));
+        }
+        if keys.len() > max {
+            return Err(ApiError::query(&QueryError::Limit {
+                limit: "max_series",
+                max,
+                detail: format!("match[] selected more than {max} series"),
+            }));
+        }
+    }
+    Ok(keys.into_values().collect())
+}
+
+fn wire_matcher(m: &crate::index::Matcher) -> WireMatcher {
+    WireMatcher {
+        name: m.name().to_string(),
+        op: match m.op() {
+            crate::index::MatchOp::Equal => WireOp::Equal,
+            crate::index::MatchOp::NotEqual => WireOp::NotEqual,
+            crate::index::MatchOp::RegexMatch => WireOp::Re,
+            crate::index::MatchOp::RegexNoMatch => WireOp::NotRe,
+        },
+        value: m.value().to_string(),
+    }
+}
+
+/// Label names of `keys`, `__name__` included, sorted.
+fn names_of(keys: &[floe_storage_format::SeriesKey]) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for k in keys {
+        names.insert(crate::index::METRIC_NAME_LABEL.to_string());
+        names.extend(k.labels().iter().map(|(n, _)| n.clone()));
+    }
+    names.into_iter().collect()
+}
+
+/// Values of label `name` over `keys`, sorted.
+fn values_of(keys: &[floe_storage_format::SeriesKey], name: &str) -> Vec<String> {
+    let values: std::collections::BTreeSet<String> = keys
+        .iter()
+        .filter_map(|k| {
+            if name == crate::index::METRIC_NAME_LABEL {
+                Some(k.name().to_string())
+            } else {
+                k.label(name).map(str::to_string)
+            }
+        })
+        .collect();
+    values.into_iter().collect()
 }
 
 /// Prometheus adds a warning when `limit` cut a list; the envelope has room for it after
@@ -314,6 +432,10 @@ pub(super) async fn labels(
 ) -> Response {
     let started = Instant::now();
     let outcome = match selection(&(query, headers, body), false) {
+        Ok(sel) if state.cluster.is_some() => match cluster_keys(&state, &sel).await {
+            Ok(keys) => Ok(limited(names_of(&keys), sel.limit)).into(),
+            Err(e) => Err(e).into(),
+        },
         Ok(sel) => {
             on_index(&state, move |engine, _| {
                 let names = engine.label_names(&sel.sets, sel.start, sel.end);
@@ -345,6 +467,10 @@ pub(super) async fn label_values(
         Err(ApiError::bad_data(format!("invalid label name: {name:?}"))).into()
     } else {
         match selection(&(query, headers, body), false) {
+            Ok(sel) if state.cluster.is_some() => match cluster_keys(&state, &sel).await {
+                Ok(keys) => Ok(limited(values_of(&keys, &name), sel.limit)).into(),
+                Err(e) => Err(e).into(),
+            },
             Ok(sel) => {
                 on_index(&state, move |engine, _| {
                     let values = engine.label_values(&name, &sel.sets, sel.start, sel.end);

@@ -1,0 +1,176 @@
+//! The `[cluster]` table of floed's configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use floe_wire::proto::Consistency;
+use serde::Deserialize;
+
+use crate::server::config::{ConfigError, parse_duration};
+
+/// How this node joins a cluster. With an empty `node_id` the node runs alone (single-node
+/// mode, no QUIC listener); otherwise `topology` and `certs_dir` are required.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's id in the topology; `""` means single-node mode. Default `""`.
+    pub node_id: String,
+    /// Path of the topology document (TOML, `docs/ring.md`). Default `""`.
+    pub topology: String,
+    /// Directory of the PEM files: `ca.pem`, `node-<id>.pem`, `node-<id>-key.pem`
+    /// (`floectl certs`). Default `""`.
+    pub certs_dir: String,
+    /// QUIC listen address; `""` means this node's `quic_addr` in the topology. Default `""`.
+    pub quic_listen: String,
+    /// Owners that must store a write before it is acknowledged, unless a request says
+    /// otherwise (`?consistency=`): `one`, `quorum` or `all`. Default `quorum`.
+    pub write_consistency: String,
+    /// Owners that must answer a read for every token range: `one`, `quorum` or `all`.
+    /// Default `quorum` (with quorum writes, a read sees every acknowledged write).
+    pub read_consistency: String,
+    /// Longest wait for one request to a peer. Default `5s`.
+    pub request_timeout: String,
+    /// A `one` read asks more replicas when the first have not answered after this. Default
+    /// `50ms`.
+    pub hedge_delay: String,
+    /// Most bytes held in the journal of one peer; beyond it, writes for that peer are
+    /// dropped from the journal (counted and logged; anti-entropy repairs them). Default 1 GiB.
+    pub journal_max_bytes: u64,
+    /// How often a journal with pending records retries its peer. Default `1s`.
+    pub journal_retry_interval: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            topology: String::new(),
+            certs_dir: String::new(),
+            quic_listen: String::new(),
+            write_consistency: "quorum".into(),
+            read_consistency: "quorum".into(),
+            request_timeout: "5s".into(),
+            hedge_delay: "50ms".into(),
+            journal_max_bytes: 1 << 30,
+            journal_retry_interval: "1s".into(),
+        }
+    }
+}
+
+/// The checked settings.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This node's id.
+    pub node_id: String,
+    /// The topology file.
+    pub topology: PathBuf,
+    /// The certificate directory.
+    pub certs_dir: PathBuf,
+    /// QUIC listen address override.
+    pub quic_listen: Option<SocketAddr>,
+    /// Default write consistency.
+    pub write_consistency: Consistency,
+    /// Default read consistency.
+    pub read_consistency: Consistency,
+    /// Per-request timeout to peers.
+    pub request_timeout: Duration,
+    /// Hedge delay of `one` reads.
+    pub hedge_delay: Duration,
+    /// Journal bound per peer.
+    pub journal_max_bytes: u64,
+    /// Journal retry period.
+    pub journal_retry_interval: Duration,
+}
+
+fn bad(setting: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn duration(setting: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match parse_duration(value) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad(
+            setting,
+            value,
+            "expected a positive number and a unit: ms, s, m, h or d (e.g. 5s)",
+        )),
+    }
+}
+
+fn consistency(setting: &'static str, value: &str) -> Result<Consistency, ConfigError> {
+    value.parse().map_err(|e: String| bad(setting, value, e))
+}
+
+impl ClusterConfig {
+    /// `None` in single-node mode; otherwise the checked settings.
+    pub fn settings(&self) -> Result<Option<ClusterSettings>, ConfigError> {
+        if self.node_id.trim().is_empty() {
+            return Ok(None);
+        }
+        if self.topology.trim().is_empty() {
+            return Err(bad(
+                "cluster.topology",
+                &self.topology,
+                "a cluster node needs its topology file",
+            ));
+        }
+        if self.certs_dir.trim().is_empty() {
+            return Err(bad(
+                "cluster.certs_dir",
+                &self.certs_dir,
+                "a cluster node needs its certificate directory (floectl certs)",
+            ));
+        }
+        let quic_listen =
+            crate::server::config::optional_addr("cluster.quic_listen", &self.quic_listen)?;
+        Ok(Some(ClusterSettings {
+            node_id: self.node_id.trim().to_string(),
+            topology: PathBuf::from(&self.topology),
+            certs_dir: PathBuf::from(&self.certs_dir),
+            quic_listen,
+            write_consistency: consistency("cluster.write_consistency", &self.write_consistency)?,
+            read_consistency: consistency("cluster.read_consistency", &self.read_consistency)?,
+            request_timeout: duration("cluster.request_timeout", &self.request_timeout)?,
+            hedge_delay: duration("cluster.hedge_delay", &self.hedge_delay)?,
+            journal_max_bytes: self.journal_max_bytes,
+            journal_retry_interval: duration(
+                "cluster.journal_retry_interval",
+                &self.journal_retry_interval,
+            )?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_node_by_default() {
+        assert!(ClusterConfig::default().settings().expect("valid").is_none());
+    }
+
+    #[test]
+    fn a_cluster_node_needs_topology_and_certs() {
+        let c = ClusterConfig {
+            node_id: "n1".into(),
+            ..ClusterConfig::default()
+        };
+        let e = c.settings().expect_err("no topology");
+        assert!(e.to_string().contains("cluster.topology"), "{e}");
+        let c = ClusterConfig {
+            node_id: "n1".into(),
+            topology: "t.toml".into(),
+            certs_dir: "certs".into(),
+            write_consistency: "most".into(),
+            ..ClusterConfig::default()
+        };
+        let e = c.settings().expect_err("bad consistency");
+        assert!(e.to_string().contains("write_consistency"), "{e}");
+    }
+}

@@ -1,0 +1,321 @@
+//! The coordinator's write path: route each series to its owners, store this node's share,
+//! forward the rest (already-encoded columns, never re-encoded), acknowledge once every series
+//! is stored on W owners, and journal the copies of owners that failed or timed out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use floe_ring::NodeIndex;
+use floe_storage_format::{Sample, SeriesKey};
+use floe_wire::proto::{
+    Consistency, ErrorCode, Request, SeriesSamples, WriteMode, WriteRequest, WriteResponse,
+};
+use tokio::sync::mpsc;
+
+use super::Cluster;
+use super::metrics::{DROPPED, JOURNALED, SENT, WRITES};
+use crate::server::AppState;
+use crate::server::sink::IngestError;
+
+/// One series of a write: decoded (for the local store) and encoded (for the peers).
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesBatch {
+    /// The series.
+    pub(crate) key: SeriesKey,
+    /// Its samples, normalized.
+    pub(crate) samples: Vec<Sample>,
+    /// The same, as sent on the wire.
+    pub(crate) wire: SeriesSamples,
+}
+
+impl SeriesBatch {
+    /// Groups a request's samples by series and encodes each series once.
+    pub(crate) fn from_parts(
+        keys: &[SeriesKey],
+        samples: &[(u32, Sample)],
+    ) -> Result<Vec<SeriesBatch>, IngestError> {
+        let mut per: Vec<Vec<Sample>> = vec![Vec::new(); keys.len()];
+        for &(slot, s) in samples {
+            let v = per.get_mut(slot as usize).ok_or_else(|| {
+                IngestError::BadRequest(format!("sample refers to series {slot} of {}", keys.len()))
+            })?;
+            v.push(s);
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, mut samples) in keys.iter().zip(per) {
+            if samples.is_empty() {
+                continue;
+            }
+            floe_storage_format::normalize(&mut samples);
+            let wire = SeriesSamples::encode_normalized(key, &samples)
+                .map_err(|e| IngestError::BadRequest(e.to_string()))?;
+            out.push(SeriesBatch {
+                key: key.clone(),
+                samples,
+                wire,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decodes series received on the wire (checking every key and chunk).
+    pub(crate) fn from_wire(series: Vec<SeriesSamples>) -> Result<Vec<SeriesBatch>, String> {
+        let mut out = Vec::with_capacity(series.len());
+        for (i, wire) in series.into_iter().enumerate() {
+            let (key, samples) = wire.decode().map_err(|e| format!("series {i}: {e}"))?;
+            if samples.is_empty() {
+                continue;
+            }
+            out.push(SeriesBatch { key, samples, wire });
+        }
+        Ok(out)
+    }
+
+    /// Number of samples in `batch`.
+    pub(crate) fn count(batch: &[SeriesBatch]) -> usize {
+        batch.iter().map(|s| s.samples.len()).sum()
+    }
+}
+
+/// The keys and indexed samples of `idx` in `batch`, as the sink takes them.
+fn local_parts(batch: &[SeriesBatch], idx: &[usize]) -> (Vec<SeriesKey>, Vec<(u32, Sample)>) {
+    let mut keys = Vec::with_capacity(idx.len());
+    let mut samples = Vec::new();
+    for (slot, &i) in idx.iter().enumerate() {
+        keys.push(batch[i].key.clone());
+        samples.extend(batch[i].samples.iter().map(|&s| (slot as u32, s)));
+    }
+    (keys, samples)
+}
+
+/// What one owner did with its share.
+#[derive(Debug)]
+enum Outcome {
+    Stored,
+    /// Failed; `journaled` says whether the copy waits in the journal.
+    Failed { journaled: bool },
+    /// The local store refused the request (the client's fault): nothing else will do better.
+    Refused(IngestError),
+}
+
+/// Which owners must store which series, grouped by owner list.
+struct Plan {
+    /// Per owner list: its nodes, and acknowledgements so far.
+    groups: Vec<(Vec<NodeIndex>, usize)>,
+    /// Per node index: the series it owns, and the groups it belongs to.
+    per_node: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl Plan {
+    fn new(cluster: &Cluster, batch: &[SeriesBatch]) -> Plan {
+        let ring = &cluster.ring;
+        let mut index: HashMap<&[NodeIndex], usize> = HashMap::new();
+        let mut groups = Vec::new();
+        let mut per_node = vec![(Vec::new(), Vec::new()); ring.node_count()];
+        for (i, s) in batch.iter().enumerate() {
+            let owners = ring.owners(s.key.id().ring_position());
+            let next = groups.len();
+            let g = *index.entry(owners).or_insert(next);
+            if g == next {
+                groups.push((owners.to_vec(), 0));
+                for o in owners {
+                    per_node[o.get()].1.push(g);
+                }
+            }
+            for o in owners {
+                per_node[o.get()].0.push(i);
+            }
+        }
+        Plan { groups, per_node }
+    }
+
+    /// Counts `node`'s acknowledgement; true when every group has `need`.
+    fn ack(&mut self, node: NodeIndex, need: usize) -> bool {
+        for &g in &self.per_node[node.get()].1 {
+            self.groups[g].1 += 1;
+        }
+        self.satisfied(need)
+    }
+
+    fn satisfied(&self, need: usize) -> bool {
+        self.groups.iter().all(|(_, acks)| *acks >= need)
+    }
+
+    fn min_acks(&self) -> usize {
+        self.groups.iter().map(|(_, a)| *a).min().unwrap_or(0)
+    }
+}
+
+impl Cluster {
+    /// Stores `batch` on every owner of each series and answers once each series is on
+    /// `consistency` of its owners (the rest finish in the background; an owner that fails
+    /// gets its copy in this node's journal for it). Limits are checked before anything is
+    /// stored.
+    pub(crate) async fn coordinate(
+        self: &Arc<Self>,
+        state: &Arc<AppState>,
+        protocol: &'static str,
+        batch: Vec<SeriesBatch>,
+        consistency: Consistency,
+    ) -> Result<WriteResponse, IngestError> {
+        let samples = SeriesBatch::count(&batch) as u64;
+        let keys: Vec<&SeriesKey> = batch.iter().map(|s| &s.key).collect();
+        state.sink.check_request(&keys, samples as usize)?;
+        let need = consistency.required(self.replicas());
+        let mut plan = Plan::new(self, &batch);
+        let batch = Arc::new(batch);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut launched = 0;
+        for node in 0..plan.per_node.len() {
+            let idx = std::mem::take(&mut plan.per_node[node].0);
+            if idx.is_empty() {
+                continue;
+            }
+            launched += 1;
+            let to = NodeIndex(node as u32);
+            let (cluster, state, batch, tx) =
+                (self.clone(), state.clone(), batch.clone(), tx.clone());
+            tokio::spawn(async move {
+                let outcome = cluster.store_on(&state, protocol, to, &batch, &idx).await;
+                let _ = tx.send((to, outcome));
+            });
+        }
+        drop(tx);
+        let (mut journaled, mut done) = (0u32, 0);
+        while let Some((node, outcome)) = rx.recv().await {
+            done += 1;
+            match outcome {
+                Outcome::Stored => {
+                    if plan.ack(node, need) {
+                        break;
+                    }
+                }
+                Outcome::Failed { journaled: j } => journaled += u32::from(j),
+                Outcome::Refused(e) => {
+                    self.metrics.add(WRITES, &[("outcome", "rejected")], 1);
+                    return Err(e);
+                }
+            }
+            if done == launched {
+                break;
+            }
+        }
+        let acks = plan.min_acks();
+        if !plan.satisfied(need) {
+            self.metrics.add(WRITES, &[("outcome", "unavailable")], 1);
+            return Err(IngestError::Unavailable(format!(
+                "only {acks} of the {} owners of some series stored the write, {need} needed \
+                 for consistency {consistency}; {journaled} copies wait in this node's \
+                 journals (retrying the write is safe)",
+                self.replicas()
+            )));
+        }
+        self.metrics.add(WRITES, &[("outcome", "ok")], 1);
+        Ok(WriteResponse {
+            samples,
+            acks: acks as u32,
+            required: need as u32,
+            journaled,
+        })
+    }
+
+    /// Stores series `idx` of `batch` on node `to`: locally, or by a forward (journaled on
+    /// failure).
+    async fn store_on(
+        self: &Arc<Self>,
+        state: &Arc<AppState>,
+        protocol: &'static str,
+        to: NodeIndex,
+        batch: &Arc<Vec<SeriesBatch>>,
+        idx: &[usize],
+    ) -> Outcome {
+        if to == self.me {
+            let (keys, samples) = local_parts(batch, idx);
+            let st = state.clone();
+            let res =
+                tokio::task::spawn_blocking(move || st.sink.write_parts(protocol, &keys, &samples))
+                    .await;
+            return match res {
+                Ok(Ok(_)) => Outcome::Stored,
+                Ok(Err(e)) if e.is_client_error() => Outcome::Refused(e),
+                Ok(Err(_)) | Err(_) => Outcome::Failed { journaled: false },
+            };
+        }
+        let series: Vec<SeriesSamples> = idx.iter().map(|&i| batch[i].wire.clone()).collect();
+        match self.send_replica(to, series.clone()).await {
+            Ok(()) => Outcome::Stored,
+            Err(e) => {
+                tracing::debug!(peer = self.ring.node_id(to), error = %e, "forward failed; journaling");
+                Outcome::Failed {
+                    journaled: self.journal(to, &series).await,
+                }
+            }
+        }
+    }
+
+    /// Sends `series` to node `to` to store (a forward, a replay or a repair).
+    pub(crate) async fn send_replica(
+        &self,
+        to: NodeIndex,
+        series: Vec<SeriesSamples>,
+    ) -> Result<(), super::peers::PeerError> {
+        let req = Request::Write(WriteRequest {
+            topology: self.topology,
+            consistency: Consistency::One,
+            mode: WriteMode::Replica,
+            series,
+        });
+        let peer = self.ring.node_id(to);
+        let res = self.peers.call(to, &req).await.map(|_| ());
+        let outcome = match &res {
+            Ok(()) => "ok",
+            Err(e) => e.code(),
+        };
+        self.metrics.add(
+            SENT,
+            &[("peer", peer), ("request", "write"), ("outcome", outcome)],
+            1,
+        );
+        res
+    }
+
+    /// Appends `series` to the journal of `to`; false (logged, counted) when it cannot.
+    async fn journal(&self, to: NodeIndex, series: &[SeriesSamples]) -> bool {
+        let peer = self.ring.node_id(to).to_string();
+        let Some(journal) = self.journals[to.get()].clone() else {
+            return false;
+        };
+        let record = match floe_wire::encode_frame(series) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(peer, error = %e, "cannot encode a journal record; the copy is lost until anti-entropy");
+                self.metrics
+                    .add(DROPPED, &[("peer", &peer), ("reason", "encode")], 1);
+                return false;
+            }
+        };
+        let res = tokio::task::spawn_blocking(move || journal.append(&[&record])).await;
+        match res {
+            Ok(Ok(())) => {
+                self.metrics.add(JOURNALED, &[("peer", &peer)], 1);
+                self.wake[to.get()].notify_one();
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(peer, error = %e, "JOURNAL FULL OR FAILING: a write for this peer was not journaled; it stays missing there until anti-entropy or a repair");
+                self.metrics
+                    .add(DROPPED, &[("peer", &peer), ("reason", "full")], 1);
+                false
+            }
+            Err(e) => {
+                tracing::error!(peer, error = %e, "journal append task failed");
+                false
+            }
+        }
+    }
+}
+
+/// Whether a peer's refusal means the record can never be delivered.
+pub(crate) fn permanent(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::BadRequest | ErrorCode::Limit)
+}
