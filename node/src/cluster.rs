@@ -29,8 +29,8 @@ pub use self::config::{ClusterConfig, ClusterSettings};
 use self::journal::Journal;
 pub use self::metrics::ClusterMetrics;
 use self::peers::Peers;
-pub(crate) use self::storage::ClusterStorage;
 pub(crate) use self::service::serve;
+pub(crate) use self::storage::ClusterStorage;
 pub(crate) use self::write::SeriesBatch;
 
 /// Why the cluster layer could not start.
@@ -118,10 +118,12 @@ impl Cluster {
         };
         floe_wire::tls::check_files(&files, Some(&settings.node_id)).map_err(certificates)?;
         let listen = settings.quic_listen.unwrap_or(ring.node(me).quic_addr);
-        let peers = Peers::bind(&ring, &files, listen, settings.request_timeout)
-            .map_err(|reason| ClusterError::Bind {
-                addr: listen,
-                reason,
+        let peers =
+            Peers::bind(&ring, &files, listen, settings.request_timeout).map_err(|reason| {
+                ClusterError::Bind {
+                    addr: listen,
+                    reason,
+                }
             })?;
         let journals = open_journals(&ring, me, data_dir, settings.journal_max_bytes)?;
         let wake = (0..ring.node_count())
@@ -234,10 +236,21 @@ fn open_journals(
                 peer: peer.clone(),
                 reason: e.to_string(),
             })?;
-        if report.torn_tail.is_some() {
+        if !report.lost.is_empty() || report.cursor_reset.is_some() {
+            tracing::error!(
+                peer,
+                ?report,
+                "journal recovered with damage: some records were lost (anti-entropy or a repair restores them) or will be replayed again"
+            );
+        } else if report.torn_tail.is_some() {
             tracing::warn!(peer, ?report, "journal recovered with a torn tail");
         } else if report.records > 0 {
-            tracing::info!(peer, records = report.records, bytes = report.bytes, "journal has records to replay");
+            tracing::info!(
+                peer,
+                records = report.records,
+                bytes = report.bytes,
+                "journal has records to replay"
+            );
         }
         journals.push(Some(Arc::new(journal)));
     }

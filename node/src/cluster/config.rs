@@ -152,7 +152,12 @@ mod tests {
 
     #[test]
     fn single_node_by_default() {
-        assert!(ClusterConfig::default().settings().expect("valid").is_none());
+        assert!(
+            ClusterConfig::default()
+                .settings()
+                .expect("valid")
+                .is_none()
+        );
     }
 
     #[test]

@@ -23,11 +23,11 @@ pub const REPAIRED_SAMPLES: &str = "floe_read_repaired_samples_total";
 pub const WRITES: &str = "floe_coordinated_writes_total";
 
 const FAMILIES: [(&str, &str); 8] = [
+    (SERVED, "Requests served over QUIC, by request and outcome."),
     (
-        SERVED,
-        "Requests served over QUIC, by request and outcome.",
+        SENT,
+        "Requests sent to peers, by peer, request and outcome.",
     ),
-    (SENT, "Requests sent to peers, by peer, request and outcome."),
     (JOURNALED, "Records appended to a peer's journal, by peer."),
     (REPLAYED, "Journal records delivered on replay, by peer."),
     (
@@ -39,10 +39,13 @@ const FAMILIES: [(&str, &str); 8] = [
     (WRITES, "Coordinated writes, by outcome."),
 ];
 
+/// A counter's identity: its family and label pairs.
+type CounterKey = (&'static str, Vec<(&'static str, String)>);
+
 /// Counters keyed by family and label pairs.
 #[derive(Debug, Default)]
 pub struct ClusterMetrics {
-    counters: Mutex<BTreeMap<(&'static str, Vec<(&'static str, String)>), u64>>,
+    counters: Mutex<BTreeMap<CounterKey, u64>>,
 }
 
 impl ClusterMetrics {
@@ -127,8 +130,14 @@ mod tests {
         m.add(JOURNALED, &[("peer", "n2")], 1);
         let mut out = String::new();
         m.render(&[("n2", 4, 100)], &mut out);
-        assert!(out.contains("floe_journal_appended_records_total{peer=\"n2\"} 4"), "{out}");
-        assert!(out.contains("floe_journal_pending_bytes{peer=\"n2\"} 100"), "{out}");
+        assert!(
+            out.contains("floe_journal_appended_records_total{peer=\"n2\"} 4"),
+            "{out}"
+        );
+        assert!(
+            out.contains("floe_journal_pending_bytes{peer=\"n2\"} 100"),
+            "{out}"
+        );
         assert_eq!(m.get(JOURNALED, &[("peer", "n2")]), 4);
     }
 }

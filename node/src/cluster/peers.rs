@@ -98,7 +98,8 @@ impl Peers {
 
     /// Closes the endpoint.
     pub(crate) fn close(&self) {
-        self.endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"shutting down");
     }
 
     /// Sends `req` to node `to` and returns its answer, within the request timeout; an error
@@ -132,10 +133,10 @@ impl Peers {
 
     /// The cached connection to `to`, or a new one.
     async fn connection(&self, to: NodeIndex) -> Result<quinn::Connection, WireError> {
-        if let Some(c) = self.lock()[to.get()].as_ref() {
-            if c.close_reason().is_none() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = self.lock()[to.get()].as_ref()
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
         }
         let (id, addr) = &self.nodes[to.get()];
         let conn = floe_wire::connect(&self.endpoint, *addr, id).await?;

@@ -87,10 +87,12 @@ impl Cluster {
                 return Err(limit("series", req.max_series));
             }
             let samples = if with_samples {
-                engine.read(r, req.start, req.end).map_err(|e| ErrorResponse {
-                    code: ErrorCode::Internal,
-                    message: format!("read series {key}: {e}"),
-                })?
+                engine
+                    .read(r, req.start, req.end)
+                    .map_err(|e| ErrorResponse {
+                        code: ErrorCode::Internal,
+                        message: format!("read series {key}: {e}"),
+                    })?
             } else {
                 Vec::new()
             };
@@ -284,7 +286,11 @@ impl Cluster {
         let outcome = res.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.metrics.add(
             SENT,
-            &[("peer", peer), ("request", request.name()), ("outcome", outcome)],
+            &[
+                ("peer", peer),
+                ("request", request.name()),
+                ("outcome", outcome),
+            ],
             1,
         );
         let series = match res {

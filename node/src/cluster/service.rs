@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use floe_wire::proto::{
-    DigestResponse, ErrorCode, ErrorResponse, QueryRange, QueryRequest, QueryResult,
-    QuerySeries, Request, Response, SelectRequest, SelectResponse, TopologyResponse, WriteMode,
-    WriteRequest, WriteResponse,
+    DigestResponse, ErrorCode, ErrorResponse, QueryRange, QueryRequest, QueryResult, QuerySeries,
+    Request, Response, SelectRequest, SelectResponse, TopologyResponse, WriteMode, WriteRequest,
+    WriteResponse,
 };
 use floe_wire::role::Role;
 use floe_wire::{MAX_FRAME_BYTES, STOP_FRAME_REFUSED, WireError};
@@ -50,7 +50,10 @@ async fn connection(cluster: Arc<Cluster>, state: Arc<AppState>, conn: quinn::Co
         Ok(r) => Arc::new(r),
         Err(e) => {
             tracing::warn!(remote = %conn.remote_address(), error = %e, "connection refused: no usable role in the certificate");
-            conn.close(quinn::VarInt::from_u32(STOP_FRAME_REFUSED), b"certificate has no role");
+            conn.close(
+                quinn::VarInt::from_u32(STOP_FRAME_REFUSED),
+                b"certificate has no role",
+            );
             return;
         }
     };
@@ -94,7 +97,10 @@ async fn stream(
     let req: Request = match floe_wire::read_frame(&mut recv, MAX_FRAME_BYTES).await {
         Ok(r) => r,
         Err(WireError::Decode { reason }) => {
-            let resp = error(ErrorCode::BadRequest, format!("request does not decode: {reason}"));
+            let resp = error(
+                ErrorCode::BadRequest,
+                format!("request does not decode: {reason}"),
+            );
             answer(&cluster, "undecodable", &mut send, &resp).await;
             return;
         }

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use floe_query::{
-    LabelMatcher, MatchOp as QueryOp, QueryError, Series, Storage, StorageError,
-    is_stale_marker,
+    LabelMatcher, MatchOp as QueryOp, QueryError, Series, Storage, StorageError, is_stale_marker,
 };
 use floe_wire::proto::{
     Consistency, ErrorCode, MatchOp as WireOp, Matcher as WireMatcher, SelectRequest,
@@ -87,16 +86,16 @@ impl Storage for ClusterStorage {
         let left = self.budget.remaining()?;
         let req = self.request(matchers, start_ms, end_ms);
         let engine = self.state.sink.engine().clone();
-        let work = self
-            .cluster
-            .gather(&engine, req, true, self.consistency);
+        let work = self.cluster.gather(&engine, req, true, self.consistency);
         let gathered = match self
             .handle
             .block_on(async { tokio::time::timeout(left, work).await })
         {
-            Err(_) => return Err(self.budget.remaining().err().unwrap_or(StorageError {
-                message: "query timed out reading from the cluster".into(),
-            })),
+            Err(_) => {
+                return Err(self.budget.remaining().err().unwrap_or(StorageError {
+                    message: "query timed out reading from the cluster".into(),
+                }));
+            }
             Ok(Err(e)) => {
                 return Err(match e.code {
                     ErrorCode::BadRequest => self.budget.refuse_bad_data(e.message),

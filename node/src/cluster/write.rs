@@ -93,7 +93,9 @@ fn local_parts(batch: &[SeriesBatch], idx: &[usize]) -> (Vec<SeriesKey>, Vec<(u3
 enum Outcome {
     Stored,
     /// Failed; `journaled` says whether the copy waits in the journal.
-    Failed { journaled: bool },
+    Failed {
+        journaled: bool,
+    },
     /// The local store refused the request (the client's fault): nothing else will do better.
     Refused(IngestError),
 }

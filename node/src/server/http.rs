@@ -63,10 +63,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 
 /// Runs an ingest handler with the `consistency` its URL asks for (cluster writes); an
 /// unknown level is a 400 naming it.
-async fn write_consistency(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn write_consistency(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let asked = req.uri().query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -75,11 +72,7 @@ async fn write_consistency(
     });
     match asked.map(|v| v.parse::<floe_wire::proto::Consistency>()) {
         None => next.run(req).await,
-        Some(Ok(level)) => {
-            super::WRITE_CONSISTENCY
-                .scope(level, next.run(req))
-                .await
-        }
+        Some(Ok(level)) => super::WRITE_CONSISTENCY.scope(level, next.run(req)).await,
         Some(Err(e)) => (StatusCode::BAD_REQUEST, format!("consistency: {e}\n")).into_response(),
     }
 }

@@ -1,5 +1,5 @@
 //! The journal's own bytes: file names, the segment header and the cursor file. Records
-//! themselves are framed by `floe_storage_format::wal` (see [`super::scan`]).
+//! themselves are framed by `floe_storage_format::wal` (see [`mod@super::scan`]).
 //!
 //! ```text
 //! segment header (24): magic "FLOEJNL\0" | version u16 LE (1) | reserved u16 (0)

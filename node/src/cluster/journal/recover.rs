@@ -17,6 +17,10 @@ use super::scan::{COUNT_WINDOW, SegmentFile, Stop, scan};
 use super::state::Seg;
 use super::{LostRegion, OpenReport, Position};
 
+/// Tries at taking the directory lock, and the pause between them.
+const LOCK_ATTEMPTS: u32 = 50;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A journal directory as found on disk, checked and cleaned.
 #[derive(Debug)]
 pub(super) struct Recovered {
@@ -82,14 +86,21 @@ fn lock_dir(dir: &Path) -> Result<File, JournalError> {
         .write(true)
         .open(&path)
         .map_err(io_err("open lock file", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
-            dir: dir.to_path_buf(),
-            lock: path,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock journal directory", &path)(e)),
+    // A process forking (to spawn a child) shares our descriptors until the child execs, so a
+    // lock just released can look held for a moment: retry briefly before refusing.
+    for _ in 0..LOCK_ATTEMPTS {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(LOCK_RETRY),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err("lock journal directory", &path)(e));
+            }
+        }
     }
+    Err(JournalError::Locked {
+        dir: dir.to_path_buf(),
+        lock: path,
+    })
 }
 
 /// The names in `dir`, as strings (names that are not UTF-8 are none of ours).

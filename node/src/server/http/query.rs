@@ -20,8 +20,8 @@ use super::query_api::{ApiError, Params, now_ms, parse_duration, parse_time, suc
 use super::query_json::{format_rfc3339, json_string, labels_json, query_data, string_list};
 use crate::engine::Engine;
 use crate::query::{labels_of, parse_match_params};
-use crate::server::evaluate::EvalFailure;
 use crate::server::AppState;
+use crate::server::evaluate::EvalFailure;
 use crate::server::metrics::{QUERIES, QUERY_SAMPLES, QUERY_SERIES};
 
 /// What an endpoint answered, and what it read from storage.
@@ -219,7 +219,10 @@ where
 /// The request's `consistency` argument (cluster reads), if any.
 fn consistency(p: &Params) -> Result<Option<Consistency>, ApiError> {
     p.get("consistency")
-        .map(|c| c.parse().map_err(|e: String| ApiError::param("consistency", e)))
+        .map(|c| {
+            c.parse()
+                .map_err(|e: String| ApiError::param("consistency", e))
+        })
         .transpose()
 }
 
