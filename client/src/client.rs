@@ -185,13 +185,20 @@ impl Client {
 
     /// After `error` (a topology mismatch), refetches the topology, asking the node that
     /// complained first (its topology is the one it accepts), then the others, then seeds.
-    pub(crate) async fn refresh_after_mismatch(&self, error: &ClientError) -> Result<(), ClientError> {
+    pub(crate) async fn refresh_after_mismatch(
+        &self,
+        error: &ClientError,
+    ) -> Result<(), ClientError> {
         let state = self.state();
         let mut targets = Vec::new();
         if let ClientError::Server { node, .. } = error {
             targets.extend(state.target_by_id(node).ok());
         }
-        for t in state.targets_from(self.next()).into_iter().chain(self.seeds()) {
+        for t in state
+            .targets_from(self.next())
+            .into_iter()
+            .chain(self.seeds())
+        {
             if !targets.contains(&t) {
                 targets.push(t);
             }
@@ -221,7 +228,9 @@ impl Client {
     }
 
     /// Sends `req` to `targets[0]`, and on a retryable failure, after a backoff, to the next
-    /// target (round), up to `retry.attempts` tries. Other failures return at once.
+    /// target (round), up to `retry.attempts` tries; a target marked down is passed over for
+    /// the next one that is not (if any). Other failures return at once. A `node_down`
+    /// failure never hides an earlier, more telling one in `no_node_answered`.
     pub(crate) async fn send_retrying(
         &self,
         targets: &[Target],
@@ -233,17 +242,28 @@ impl Client {
             if attempt > 0 {
                 tokio::time::sleep(policy.delay(attempt - 1)).await;
             }
-            let target = &targets[attempt as usize % targets.len()];
+            let target = self.pick(targets, attempt as usize);
             match self.inner.pool.call(target, req).await {
                 Ok(resp) => return Ok(answer(resp, target, attempt)),
                 Err(e) if e.is_retryable() => {
                     tracing::debug!(request = req.name(), attempt, error = %e, "will retry");
-                    last = Some(e);
+                    if last.is_none() || !matches!(e, ClientError::NodeDown { .. }) {
+                        last = Some(e);
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(exhausted(policy.attempts, last))
+    }
+
+    /// The target of try `attempt`: `targets[attempt]` (round), or the next one after it
+    /// that is not marked down; if all are, `targets[attempt]` anyway.
+    fn pick<'t>(&self, targets: &'t [Target], attempt: usize) -> &'t Target {
+        let n = targets.len();
+        let mut round = (0..n).map(|i| &targets[(attempt + i) % n]);
+        let up = round.find(|t| !self.inner.pool.is_down(t));
+        up.unwrap_or(&targets[attempt % n])
     }
 }
 

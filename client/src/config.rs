@@ -78,7 +78,10 @@ impl RetryPolicy {
             return Err("retry.attempts must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(format!("retry.jitter {} is outside 0.0 ..= 1.0", self.jitter));
+            return Err(format!(
+                "retry.jitter {} is outside 0.0 ..= 1.0",
+                self.jitter
+            ));
         }
         if self.initial_backoff > self.max_backoff {
             return Err(format!(
@@ -133,7 +136,8 @@ impl ClientConfig {
 
     /// Checks every setting; [`Client::connect`](crate::Client::connect) calls it first.
     pub fn validate(&self) -> Result<(), ClientError> {
-        self.check().map_err(|reason| ClientError::Config { reason })
+        self.check()
+            .map_err(|reason| ClientError::Config { reason })
     }
 
     fn check(&self) -> Result<(), String> {
@@ -226,7 +230,10 @@ mod tests {
             for unit in [0.0, 0.25, 0.5, 0.999] {
                 let d = p.delay_with(retry, unit);
                 assert!(d <= step, "retry {retry} unit {unit}");
-                assert!(d >= step.mul_f64(1.0 - p.jitter), "retry {retry} unit {unit}");
+                assert!(
+                    d >= step.mul_f64(1.0 - p.jitter),
+                    "retry {retry} unit {unit}"
+                );
             }
             let random = p.delay(retry);
             assert!(random <= step && random >= step.mul_f64(1.0 - p.jitter));

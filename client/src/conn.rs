@@ -1,11 +1,18 @@
 //! The client's QUIC endpoint and its connections: one per node, opened at first use, reused
 //! by every request, reopened after it fails. Each request runs under the request timeout
 //! (connect included), and at most `max_in_flight` requests run at once per node.
+//!
+//! A node whose connect failed, or that let a request time out without sending a single
+//! datagram meanwhile (a live QUIC peer acknowledges a request within milliseconds, even when
+//! it is slow to answer it), is marked down for a short while ([`Pool::down_period`]):
+//! requests to it fail at once with a retryable `node_down` error, so retries move on to the
+//! next owner instead of each waiting out the timeout. The next answer from the node clears the
+//! mark. Retries pick the next candidate that is not marked down.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use floe_wire::proto::{Request, Response};
 use floe_wire::{MAX_FRAME_BYTES, TlsFiles, WireError};
@@ -70,6 +77,47 @@ struct Slot {
     server_name: String,
     conn: tokio::sync::Mutex<Option<quinn::Connection>>,
     permits: Semaphore,
+    down_until: Mutex<Option<Instant>>,
+}
+
+impl Slot {
+    fn mark_down(&self, period: Duration) {
+        *self.lock_down() = Some(Instant::now() + period);
+    }
+
+    fn mark_up(&self) {
+        *self.lock_down() = None;
+    }
+
+    /// How much longer the slot stays marked down, if it is.
+    fn down_left(&self) -> Option<Duration> {
+        let until = (*self.lock_down())?;
+        Some(until.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    fn check_up(&self) -> Result<(), Failure> {
+        self.down_left()
+            .map_or(Ok(()), |left| Err(Failure::Down(left)))
+    }
+
+    fn lock_down(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.down_until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why a request got no answer (short of a timeout).
+#[derive(Debug)]
+enum Failure {
+    /// Connecting or the request failed.
+    Wire(WireError),
+    /// The node is marked down for this much longer.
+    Down(Duration),
+}
+
+impl From<WireError> for Failure {
+    fn from(e: WireError) -> Self {
+        Failure::Wire(e)
+    }
 }
 
 /// The endpoint and the connection slots.
@@ -90,9 +138,8 @@ impl Pool {
         timeout: Duration,
         max_in_flight: usize,
     ) -> Result<Pool, ClientError> {
-        let config = floe_wire::tls::client_config(tls).map_err(|source| ClientError::Tls {
-            source,
-        })?;
+        let config =
+            floe_wire::tls::client_config(tls).map_err(|source| ClientError::Tls { source })?;
         let local: SocketAddr = match family_of {
             SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -110,6 +157,11 @@ impl Pool {
         })
     }
 
+    /// How long a node stays marked down: the request timeout, at most 2 s.
+    pub(crate) fn down_period(&self) -> Duration {
+        self.timeout.min(Duration::from_secs(2))
+    }
+
     /// Closes every connection and the endpoint.
     pub(crate) fn close(&self) {
         self.endpoint
@@ -119,7 +171,11 @@ impl Pool {
     /// Sends `req` to `target` and returns its answer: waits for a free in-flight permit,
     /// then connects if needed and makes the request within the timeout. An error answer is
     /// a [`ClientError::Server`].
-    pub(crate) async fn call(&self, target: &Target, req: &Request) -> Result<Response, ClientError> {
+    pub(crate) async fn call(
+        &self,
+        target: &Target,
+        req: &Request,
+    ) -> Result<Response, ClientError> {
         let slot = self.slot(target);
         let _permit = slot
             .permits
@@ -127,13 +183,24 @@ impl Pool {
             .await
             .expect("the semaphore is never closed");
         let node = target.name();
-        let work = self.request(&slot, req);
-        match tokio::time::timeout(self.timeout, work).await {
+        if let Some(left) = slot.down_left() {
+            return Err(ClientError::NodeDown { node, left });
+        }
+        let mut probe = None;
+        let work = self.request(&slot, req, &mut probe);
+        let res = tokio::time::timeout(self.timeout, work).await;
+        match &res {
+            Err(_) if is_silent(probe) => slot.mark_down(self.down_period()),
+            Ok(Ok(_)) => slot.mark_up(),
+            _ => {}
+        }
+        match res {
             Err(_) => Err(ClientError::Timeout {
                 node,
                 after: self.timeout,
             }),
-            Ok(Err(source)) => Err(ClientError::Wire { node, source }),
+            Ok(Err(Failure::Down(left))) => Err(ClientError::NodeDown { node, left }),
+            Ok(Err(Failure::Wire(source))) => Err(ClientError::Wire { node, source }),
             Ok(Ok(Response::Error(e))) => Err(ClientError::Server {
                 node,
                 code: e.code,
@@ -143,13 +210,28 @@ impl Pool {
         }
     }
 
-    async fn request(&self, slot: &Slot, req: &Request) -> Result<Response, WireError> {
+    /// Connects if needed and makes the request; `probe` gets the connection and the count
+    /// of datagrams received on it so far, to tell after a timeout whether the peer is silent.
+    async fn request(
+        &self,
+        slot: &Slot,
+        req: &Request,
+        probe: &mut Option<Probe>,
+    ) -> Result<Response, Failure> {
         let conn = self.connection(slot).await?;
+        *probe = Some(Probe::new(&conn));
         let res = floe_wire::request::<Request, Response>(&conn, req, MAX_FRAME_BYTES).await;
         if res.is_err() && conn.close_reason().is_some() {
             forget(slot, &conn).await;
         }
-        res
+        Ok(res?)
+    }
+
+    /// True when `target` is marked down now (a target never used is not).
+    pub(crate) fn is_down(&self, target: &Target) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.get(&target.slot_key());
+        slot.is_some_and(|s| s.addr == target.addr() && s.down_left().is_some())
     }
 
     /// The slot of `target`, made (or remade, if the node moved) on first use.
@@ -164,22 +246,51 @@ impl Pool {
             server_name: target.server_name().to_owned(),
             conn: tokio::sync::Mutex::new(None),
             permits: Semaphore::new(self.max_in_flight),
+            down_until: Mutex::new(None),
         });
         slots.insert(key, slot.clone());
         slot
     }
 
     /// The open connection of `slot`, or a new one (one connect at a time per slot).
-    async fn connection(&self, slot: &Slot) -> Result<quinn::Connection, WireError> {
+    async fn connection(&self, slot: &Slot) -> Result<quinn::Connection, Failure> {
         let mut cached = slot.conn.lock().await;
         if let Some(c) = cached.as_ref().filter(|c| c.close_reason().is_none()) {
             return Ok(c.clone());
         }
-        let conn = floe_wire::connect(&self.endpoint, slot.addr, &slot.server_name).await?;
+        slot.check_up()?;
+        let connecting = floe_wire::connect(&self.endpoint, slot.addr, &slot.server_name);
+        let conn = connecting.await.inspect_err(|e| {
+            if e.code() == "io" {
+                slot.mark_down(self.down_period());
+            }
+        })?;
         tracing::debug!(addr = %slot.addr, name = %slot.server_name, "connected");
         *cached = Some(conn.clone());
         Ok(conn)
     }
+}
+
+/// A connection and the datagrams received on it when a request started.
+#[derive(Debug)]
+struct Probe {
+    conn: quinn::Connection,
+    received: u64,
+}
+
+impl Probe {
+    fn new(conn: &quinn::Connection) -> Self {
+        Self {
+            conn: conn.clone(),
+            received: conn.stats().udp_rx.datagrams,
+        }
+    }
+}
+
+/// After a timeout: true when no connection was made, or the peer sent nothing since the
+/// request started (down or unreachable, not merely slow).
+fn is_silent(probe: Option<Probe>) -> bool {
+    probe.is_none_or(|p| p.conn.stats().udp_rx.datagrams == p.received)
 }
 
 /// Drops a failed connection from its slot, unless it was replaced meanwhile.

@@ -54,6 +54,15 @@ pub enum ClientError {
         /// The request timeout.
         after: Duration,
     },
+    /// The node failed to connect, or let a request time out without a sign of life, moments
+    /// ago: it is skipped for a short while (retryable).
+    #[error("node {node}: skipped, it failed to connect or answer moments ago (for {left:?} more)")]
+    NodeDown {
+        /// The node's id.
+        node: String,
+        /// How much longer it is skipped.
+        left: Duration,
+    },
     /// A node answered with an error.
     #[error("node {node} answered {}: {message}", code.as_str())]
     Server {
@@ -101,7 +110,7 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// A stable, machine-readable code: `config`, `bind`, `encode`, `timeout`,
+    /// A stable, machine-readable code: `config`, `bind`, `encode`, `timeout`, `node_down`,
     /// `unexpected_response`, `topology`, `unknown_node`, `no_node_answered`; a wire error's
     /// own code (`io`, `tls_refused`, `frame_too_large`, `pem`, …); or the server's code
     /// (`topology_mismatch`, `bad_request`, `limit`, `unavailable`, …).
@@ -112,6 +121,7 @@ impl ClientError {
             Self::Bind { .. } => "bind",
             Self::Encode { .. } => "encode",
             Self::Timeout { .. } => "timeout",
+            Self::NodeDown { .. } => "node_down",
             Self::Server { code, .. } => code.as_str(),
             Self::UnexpectedResponse { .. } => "unexpected_response",
             Self::Topology { .. } => "topology",
@@ -121,13 +131,13 @@ impl ClientError {
     }
 
     /// True when the same call, made again (on another node or later), may succeed: a lost
-    /// connection, a timeout, a server's `unavailable`, `internal` or `timeout`. False for a
+    /// connection, a timeout, a node marked down, a server's `unavailable`, `internal` or `timeout`. False for a
     /// refused certificate, a bad request, a limit, a topology mismatch (the caller refetches
     /// the topology instead) and every local error.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Wire { source, .. } => wire_is_retryable(source),
-            Self::Timeout { .. } => true,
+            Self::Timeout { .. } | Self::NodeDown { .. } => true,
             Self::Server { code, .. } => code.is_retryable(),
             Self::NoNodeAnswered { last, .. } => last.is_retryable(),
             _ => false,
@@ -180,6 +190,13 @@ mod tests {
         }
     }
 
+    fn down() -> ClientError {
+        ClientError::NodeDown {
+            node: "n1".into(),
+            left: Duration::from_millis(300),
+        }
+    }
+
     #[test]
     fn codes_are_stable() {
         let io = wire(WireError::Io {
@@ -206,6 +223,7 @@ mod tests {
             (server(ErrorCode::Limit), "limit"),
             (exhausted, "no_node_answered"),
             (ClientError::Config { reason: "x".into() }, "config"),
+            (down(), "node_down"),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err}");
@@ -223,6 +241,7 @@ mod tests {
                 reason: "lost".into(),
             }),
             wire(WireError::Truncated { need: 6, have: 0 }),
+            down(),
         ];
         for err in retryable {
             assert!(err.is_retryable(), "{err}");

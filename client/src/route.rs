@@ -174,17 +174,26 @@ pub(crate) fn pack(ring: &Ring, parts: Vec<Part>, limits: Limits) -> Vec<Batch> 
     done
 }
 
-/// The primary, then every other owner of the parts, most parts owned first (ties by index).
+/// The primary, then every other owner of the parts, most parts owned first (ties: earlier
+/// in an owner list first, then by index).
 fn candidates(ring: &Ring, primary: NodeIndex, parts: &[Part]) -> Vec<NodeIndex> {
-    let mut counts: BTreeMap<NodeIndex, usize> = BTreeMap::new();
+    // Per node: parts owned, and its best place in an owner list (ties keep ring order).
+    let mut counts: BTreeMap<NodeIndex, (usize, usize)> = BTreeMap::new();
     for part in parts {
-        for &owner in ring.owners(part.position) {
-            *counts.entry(owner).or_default() += 1;
+        for (rank, &owner) in ring.owners(part.position).iter().enumerate() {
+            let entry = counts.entry(owner).or_insert((0, rank));
+            entry.0 += 1;
+            entry.1 = entry.1.min(rank);
         }
     }
     counts.remove(&primary);
-    let mut rest: Vec<(NodeIndex, usize)> = counts.into_iter().collect();
-    rest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut rest: Vec<(NodeIndex, (usize, usize))> = counts.into_iter().collect();
+    rest.sort_by(|a, b| {
+        b.1.0
+            .cmp(&a.1.0)
+            .then(a.1.1.cmp(&b.1.1))
+            .then(a.0.cmp(&b.0))
+    });
     std::iter::once(primary)
         .chain(rest.into_iter().map(|(n, _)| n))
         .collect()
@@ -216,6 +225,19 @@ mod tests {
     fn samples(n: usize) -> Vec<Sample> {
         (0..n)
             .map(|t| Sample::new(t as i64 * 1000, t as f64 * 0.37, 0))
+            .collect()
+    }
+
+    /// Samples whose values do not compress (a xorshift sequence).
+    fn noisy(n: usize) -> Vec<Sample> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|t| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                Sample::new(t as i64 * 1000 + (x % 7) as i64, f64::from_bits(x >> 2), 0)
+            })
             .collect()
     }
 
@@ -272,10 +294,15 @@ mod tests {
     #[test]
     fn batches_respect_the_byte_limit_and_the_estimate_bounds_the_real_frame() {
         let ring = ring(3, 2);
-        let series: Vec<_> = (0..50).map(|i| (key(i), samples(400))).collect();
+        let series: Vec<_> = (0..50).map(|i| (key(i), noisy(1000))).collect();
         let max_bytes = 4096;
         let batches = plan(&ring, &series, limits(100_000, max_bytes));
         assert!(batches.len() > 3, "the byte limit splits batches");
+        let split = batches
+            .iter()
+            .flat_map(|b| &b.parts)
+            .any(|p| p.samples < 1000);
+        assert!(split, "a series too large for one request is halved");
         for b in batches {
             assert!(b.bytes <= max_bytes, "{} bytes", b.bytes);
             let req = Request::Write(WriteRequest {
@@ -289,7 +316,11 @@ mod tests {
             });
             let frame = floe_wire::encode_frame(&req).expect("frame");
             let payload = frame.len() - floe_wire::HEADER_BYTES;
-            assert!(payload <= b.bytes, "payload {payload} > estimate {}", b.bytes);
+            assert!(
+                payload <= b.bytes,
+                "payload {payload} > estimate {}",
+                b.bytes
+            );
         }
     }
 
@@ -297,7 +328,10 @@ mod tests {
     fn duplicate_keys_are_grouped_and_samples_normalized() {
         let k = key(7);
         let input = [
-            (k.clone(), vec![Sample::new(20, 2.0, 0), Sample::new(10, 1.0, 0)]),
+            (
+                k.clone(),
+                vec![Sample::new(20, 2.0, 0), Sample::new(10, 1.0, 0)],
+            ),
             (key(8), vec![Sample::new(5, 5.0, 0)]),
             (k.clone(), vec![Sample::new(10, 3.0, 0)]),
         ];
@@ -307,7 +341,11 @@ mod tests {
         let parts = encode_parts(groups, limits(10, 1 << 20)).expect("encode");
         let (_, back) = parts[0].series.decode().expect("decode");
         let got: Vec<(i64, f64)> = back.iter().map(|s| (s.ts, s.value)).collect();
-        assert_eq!(got, [(10, 3.0), (20, 2.0)], "merge rule keeps the larger value");
+        assert_eq!(
+            got,
+            [(10, 3.0), (20, 2.0)],
+            "merge rule keeps the larger value"
+        );
         assert_eq!(parts[0].samples, 2);
     }
 

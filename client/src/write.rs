@@ -21,11 +21,12 @@ pub struct WriteSummary {
     pub samples: u64,
     /// Write requests acknowledged.
     pub batches: u64,
-    /// Requests sent again: after a retryable failure, or re-routed after a topology
-    /// mismatch.
+    /// Requests sent again: after a retryable failure (a skipped node included), or
+    /// re-routed after a topology mismatch.
     pub retries: u64,
     /// Owner copies the coordinators journaled instead of storing at once (replayed when
-    /// the owner returns).
+    /// the owner returns). A lower bound: a coordinator acknowledges once W owners stored a
+    /// batch, and counts only the copies it had journaled by then.
     pub journaled: u64,
 }
 
@@ -53,7 +54,10 @@ enum Outcome {
     /// Acknowledged.
     Written { resp: WriteResponse, retries: u32 },
     /// Refused for a topology mismatch: the parts, to re-route.
-    Mismatch { error: ClientError, parts: Vec<Part> },
+    Mismatch {
+        error: ClientError,
+        parts: Vec<Part>,
+    },
 }
 
 /// The batches refused for a topology mismatch in one round.
@@ -67,7 +71,10 @@ struct Mismatch {
 impl Client {
     /// Writes samples, one `(series, sample)` pair each, in any order; see
     /// [`Client::write_series`].
-    pub async fn write(&self, samples: &[(SeriesKey, Sample)]) -> Result<WriteSummary, ClientError> {
+    pub async fn write(
+        &self,
+        samples: &[(SeriesKey, Sample)],
+    ) -> Result<WriteSummary, ClientError> {
         let items = samples.iter().map(|(k, s)| (k, std::slice::from_ref(s)));
         self.write_groups(route::group(items)).await
     }
@@ -191,7 +198,9 @@ async fn send_batch(
     }
 }
 
-fn rejoin(((position, samples, bytes), series): ((u64, usize, usize), floe_wire::proto::SeriesSamples)) -> Part {
+fn rejoin(
+    ((position, samples, bytes), series): ((u64, usize, usize), floe_wire::proto::SeriesSamples),
+) -> Part {
     Part {
         position,
         samples,

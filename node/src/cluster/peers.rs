@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use floe_ring::{NodeIndex, Ring};
 use floe_wire::proto::{ErrorResponse, Request, Response};
@@ -19,6 +19,15 @@ pub(crate) enum PeerError {
         peer: String,
         /// What failed.
         source: WireError,
+    },
+    /// The peer could not be reached recently; not tried again before its mark expires
+    /// (the journal replay probes it meanwhile).
+    #[error("peer {peer}: down (unreachable {for_ms} ms ago); not tried")]
+    Down {
+        /// The peer's id.
+        peer: String,
+        /// How long ago it was marked.
+        for_ms: u64,
     },
     /// The peer did not answer in time.
     #[error("peer {peer}: no answer within {after:?}")]
@@ -44,6 +53,7 @@ impl PeerError {
         match self {
             PeerError::Wire { source, .. } => source.code(),
             PeerError::Timeout { .. } => "timeout",
+            PeerError::Down { .. } => "down",
             PeerError::Server { error, .. } => error.code.as_str(),
         }
     }
@@ -56,8 +66,15 @@ pub(crate) struct Peers {
     /// Per node index: id and QUIC address.
     nodes: Vec<(String, SocketAddr)>,
     conns: Mutex<Vec<Option<quinn::Connection>>>,
+    /// Per node index: when a connect to it last failed (it is skipped for [`DOWN_FOR`]).
+    down: Mutex<Vec<Option<Instant>>>,
     timeout: Duration,
 }
+
+/// Longest wait for a QUIC handshake with a peer (loopback or LAN: milliseconds).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a peer whose connect failed is skipped by writes and reads.
+const DOWN_FOR: Duration = Duration::from_secs(1);
 
 impl Peers {
     /// Binds the endpoint on `listen`: it accepts peers and clients with certificates of the
@@ -81,6 +98,7 @@ impl Peers {
         Ok(Peers {
             endpoint,
             conns: Mutex::new(vec![None; nodes.len()]),
+            down: Mutex::new(vec![None; nodes.len()]),
             nodes,
             timeout,
         })
@@ -105,7 +123,27 @@ impl Peers {
     /// Sends `req` to node `to` and returns its answer, within the request timeout; an error
     /// answer is a [`PeerError::Server`].
     pub(crate) async fn call(&self, to: NodeIndex, req: &Request) -> Result<Response, PeerError> {
+        self.call_inner(to, req, false).await
+    }
+
+    /// [`Peers::call`] even when the peer is marked down (the journal replay's probe).
+    pub(crate) async fn probe(&self, to: NodeIndex, req: &Request) -> Result<Response, PeerError> {
+        self.call_inner(to, req, true).await
+    }
+
+    async fn call_inner(
+        &self,
+        to: NodeIndex,
+        req: &Request,
+        probe: bool,
+    ) -> Result<Response, PeerError> {
         let peer = &self.nodes[to.get()].0;
+        if !probe && let Some(since) = self.down_since(to) {
+            return Err(PeerError::Down {
+                peer: peer.clone(),
+                for_ms: since.elapsed().as_millis() as u64,
+            });
+        }
         let work = async {
             let conn = self.connection(to).await?;
             let res = floe_wire::request::<Request, Response>(&conn, req, MAX_FRAME_BYTES).await;
@@ -139,9 +177,33 @@ impl Peers {
             return Ok(c.clone());
         }
         let (id, addr) = &self.nodes[to.get()];
-        let conn = floe_wire::connect(&self.endpoint, *addr, id).await?;
-        self.lock()[to.get()] = Some(conn.clone());
-        Ok(conn)
+        let connecting = floe_wire::connect(&self.endpoint, *addr, id);
+        let res = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(r) => r,
+            Err(_) => Err(WireError::Io {
+                op: "connect",
+                reason: format!("no handshake within {CONNECT_TIMEOUT:?}"),
+            }),
+        };
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        match res {
+            Ok(conn) => {
+                down[to.get()] = None;
+                drop(down);
+                self.lock()[to.get()] = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                down[to.get()] = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// When the peer was marked down, if the mark is still in force.
+    fn down_since(&self, to: NodeIndex) -> Option<Instant> {
+        let down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        down[to.get()].filter(|t| t.elapsed() < DOWN_FOR)
     }
 
     /// Drops a failed connection from the cache (unless it was replaced meanwhile).

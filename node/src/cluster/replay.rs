@@ -89,7 +89,7 @@ impl Cluster {
                 return Ok(());
             }
         };
-        match self.send_replica(peer, series).await {
+        match self.send_replica_with(peer, series, true).await {
             Ok(()) => {
                 self.metrics.add(REPLAYED, &[("peer", id)], 1);
                 Ok(())

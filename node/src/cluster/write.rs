@@ -261,6 +261,16 @@ impl Cluster {
         to: NodeIndex,
         series: Vec<SeriesSamples>,
     ) -> Result<(), super::peers::PeerError> {
+        self.send_replica_with(to, series, false).await
+    }
+
+    /// [`Cluster::send_replica`]; with `probe`, even to a peer marked down.
+    pub(crate) async fn send_replica_with(
+        &self,
+        to: NodeIndex,
+        series: Vec<SeriesSamples>,
+        probe: bool,
+    ) -> Result<(), super::peers::PeerError> {
         let req = Request::Write(WriteRequest {
             topology: self.topology,
             consistency: Consistency::One,
@@ -268,7 +278,12 @@ impl Cluster {
             series,
         });
         let peer = self.ring.node_id(to);
-        let res = self.peers.call(to, &req).await.map(|_| ());
+        let res = if probe {
+            self.peers.probe(to, &req).await
+        } else {
+            self.peers.call(to, &req).await
+        }
+        .map(|_| ());
         let outcome = match &res {
             Ok(()) => "ok",
             Err(e) => e.code(),
