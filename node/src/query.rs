@@ -51,6 +51,7 @@ enum Stop {
     },
     Timeout,
     BadData(String),
+    Unavailable(String),
 }
 
 impl EngineStorage {
@@ -89,6 +90,7 @@ impl EngineStorage {
                 after_ms: self.timeout_ms,
             },
             Stop::BadData(m) => QueryError::BadData(m),
+            Stop::Unavailable(m) => QueryError::Unavailable(m),
         })
     }
 
@@ -113,6 +115,11 @@ impl EngineStorage {
     /// Records a bad matcher (`bad_data`) and returns the storage error for the evaluator.
     pub(crate) fn refuse_bad_data(&self, message: String) -> StorageError {
         self.stop(Stop::BadData(message))
+    }
+
+    /// Records that too few replicas answered (`unavailable`, retryable).
+    pub(crate) fn refuse_unavailable(&self, message: String) -> StorageError {
+        self.stop(Stop::Unavailable(message))
     }
 
     /// Records that a limit stopped reading on another node.
@@ -206,7 +213,7 @@ impl EngineStorage {
         let message = match &why {
             Stop::Limit { limit, max, detail } => format!("limit {limit} = {max}: {detail}"),
             Stop::Timeout => format!("query timed out after {} ms", self.timeout_ms),
-            Stop::BadData(m) => m.clone(),
+            Stop::BadData(m) | Stop::Unavailable(m) => m.clone(),
         };
         self.lock().stop.get_or_insert(why);
         StorageError { message }

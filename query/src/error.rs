@@ -49,6 +49,10 @@ pub enum QueryError {
     /// Storage failed (`internal`, HTTP 500).
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// Too few replicas answered to read at the requested consistency (`unavailable`, HTTP
+    /// 503; retryable).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl QueryError {
@@ -61,6 +65,7 @@ impl QueryError {
             QueryError::Limit { .. } | QueryError::Execution(_) => "execution",
             QueryError::Timeout { .. } => "timeout",
             QueryError::Storage(_) => "internal",
+            QueryError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -69,7 +74,7 @@ impl QueryError {
         match self.error_type() {
             "bad_data" => 400,
             "execution" => 422,
-            "timeout" => 503,
+            "timeout" | "unavailable" => 503,
             _ => 500,
         }
     }

@@ -331,7 +331,7 @@ pub struct DigestRequest {
     pub end: i64,
 }
 
-/// A node's digest (`floe_storage_format::Digest`) and the sample count behind it.
+/// A node's digest (`floe_storage_format::Digest`) of everything it stores in the range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestResponse {
     /// The node that answered.

@@ -127,6 +127,18 @@ struct Args {
     /// Default read consistency of a cluster node: one, quorum or all.
     #[arg(long, env = "FLOE_READ_CONSISTENCY")]
     read_consistency: Option<String>,
+    /// Longest wait for one request to a peer, e.g. 5s.
+    #[arg(long, env = "FLOE_REQUEST_TIMEOUT")]
+    request_timeout: Option<String>,
+    /// A `one` read asks more replicas after this, e.g. 50ms.
+    #[arg(long, env = "FLOE_HEDGE_DELAY")]
+    hedge_delay: Option<String>,
+    /// Most bytes held in the journal of one peer.
+    #[arg(long, env = "FLOE_JOURNAL_MAX_BYTES")]
+    journal_max_bytes: Option<u64>,
+    /// How often a journal with pending records retries its peer, e.g. 1s.
+    #[arg(long, env = "FLOE_JOURNAL_RETRY_INTERVAL")]
+    journal_retry_interval: Option<String>,
 }
 
 /// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
@@ -218,6 +230,14 @@ fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
         quic_listen,
         write_consistency,
         read_consistency
+    );
+    apply!(
+        args,
+        cluster,
+        request_timeout,
+        hedge_delay,
+        journal_max_bytes,
+        journal_retry_interval
     );
     cfg.engine().context("check configuration")?;
     Ok(cfg)

@@ -12,8 +12,9 @@ pub const SENT: &str = "floe_peer_requests_total";
 pub const JOURNALED: &str = "floe_journal_appended_records_total";
 /// Journal records delivered to their peer on replay, by peer.
 pub const REPLAYED: &str = "floe_journal_replayed_records_total";
-/// Journal records given up, by peer and reason (`full`: the journal was at its bound;
-/// `refused`: the peer refused the record as invalid).
+/// Copies given up, by peer and reason (`full`: the journal was at its bound or its append
+/// failed; `refused`: the peer refused a replayed record as invalid; `encode`: the record
+/// could not be encoded; `undecodable`: a journal record did not decode).
 pub const DROPPED: &str = "floe_journal_dropped_records_total";
 /// Replicas repaired by quorum reads, by peer.
 pub const REPAIRS: &str = "floe_read_repairs_total";
@@ -32,7 +33,7 @@ const FAMILIES: [(&str, &str); 8] = [
     (REPLAYED, "Journal records delivered on replay, by peer."),
     (
         DROPPED,
-        "Journal records given up, by peer and reason (full, refused).",
+        "Copies given up, by peer and reason (full, refused, encode, undecodable).",
     ),
     (REPAIRS, "Replicas repaired by quorum reads, by peer."),
     (REPAIRED_SAMPLES, "Samples sent by read repairs."),

@@ -55,8 +55,16 @@ impl Cluster {
             return Ok(());
         };
         let id = self.ring.node_id(peer).to_string();
+        let mut delivered = 0u64;
         loop {
             if journal.is_empty() {
+                if delivered > 0 {
+                    tracing::info!(
+                        peer = id,
+                        records = delivered,
+                        "journal replayed: the peer has every write it missed"
+                    );
+                }
                 return Ok(());
             }
             let j = journal.clone();
@@ -68,7 +76,15 @@ impl Cluster {
                 return Ok(());
             }
             for (pos, bytes) in records {
+                if delivered == 0 {
+                    tracing::info!(
+                        peer = id,
+                        records = journal.pending_records(),
+                        "peer answers again: replaying its journal"
+                    );
+                }
                 self.deliver(peer, &id, &bytes).await?;
+                delivered += 1;
                 let j = journal.clone();
                 tokio::task::spawn_blocking(move || j.ack(pos))
                     .await

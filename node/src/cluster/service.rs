@@ -267,7 +267,15 @@ async fn query(state: &Arc<AppState>, q: QueryRequest) -> Response {
     .await;
     match res {
         Ok((Ok((value, _)), _)) => Response::Query(query_result(value)),
-        Ok((Err(e), _)) => error(ErrorCode::Query, e.to_string()),
+        Ok((Err(e), _)) => {
+            let code = match &e {
+                floe_query::QueryError::Unavailable(_) => ErrorCode::Unavailable,
+                floe_query::QueryError::Timeout { .. } => ErrorCode::Timeout,
+                floe_query::QueryError::Storage(_) => ErrorCode::Internal,
+                _ => ErrorCode::Query,
+            };
+            error(code, e.to_string())
+        }
         Err(EvalFailure::Busy(e)) => error(ErrorCode::Unavailable, e),
         Err(EvalFailure::Timeout { after_ms }) => error(
             ErrorCode::Timeout,

@@ -102,6 +102,9 @@ impl Storage for ClusterStorage {
                     ErrorCode::Limit => self
                         .budget
                         .refuse_limit(e.message.contains("series"), e.message),
+                    ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::TopologyMismatch => {
+                        self.budget.refuse_unavailable(e.to_string())
+                    }
                     _ => StorageError {
                         message: format!("cluster read failed: {e}"),
                     },

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::Cluster;
 use super::metrics::{DROPPED, JOURNALED, SENT, WRITES};
+use super::peers::PeerError;
 use crate::server::AppState;
 use crate::server::sink::IngestError;
 
@@ -207,8 +208,9 @@ impl Cluster {
             self.metrics.add(WRITES, &[("outcome", "unavailable")], 1);
             return Err(IngestError::Unavailable(format!(
                 "only {acks} of the {} owners of some series stored the write, {need} needed \
-                 for consistency {consistency}; {journaled} copies wait in this node's \
-                 journals (retrying the write is safe)",
+                 for consistency {consistency}; {journaled} missed copies wait in this node's \
+                 journals so far (retrying the write is safe; see this node's log if an \
+                 owner refused it)",
                 self.replicas()
             )));
         }
@@ -243,15 +245,34 @@ impl Cluster {
                 Ok(Err(_)) | Err(_) => Outcome::Failed { journaled: false },
             };
         }
-        let series: Vec<SeriesSamples> = idx.iter().map(|&i| batch[i].wire.clone()).collect();
-        match self.send_replica(to, series.clone()).await {
-            Ok(()) => Outcome::Stored,
-            Err(e) => {
-                tracing::debug!(peer = self.ring.node_id(to), error = %e, "forward failed; journaling");
-                Outcome::Failed {
-                    journaled: self.journal(to, &series).await,
+        let mut stored = true;
+        let mut journaled = true;
+        for part in split_by_bytes(batch, idx, FORWARD_BYTES) {
+            let series: Vec<SeriesSamples> = part.iter().map(|&i| batch[i].wire.clone()).collect();
+            if !stored && journaled {
+                // The peer just failed: the rest goes straight to its journal.
+                journaled &= self.journal(to, &series).await;
+                continue;
+            }
+            match self.send_replica(to, series.clone()).await {
+                Ok(()) => {}
+                Err(PeerError::Server { error, .. }) if permanent(error.code) => {
+                    // Replaying it would be refused again: say so loudly, do not journal.
+                    tracing::error!(peer = self.ring.node_id(to), %error, "an owner refused a forwarded write as invalid; that copy is missing there");
+                    stored = false;
+                    journaled = false;
+                }
+                Err(e) => {
+                    tracing::debug!(peer = self.ring.node_id(to), error = %e, "forward failed; journaling");
+                    stored = false;
+                    journaled &= self.journal(to, &series).await;
                 }
             }
+        }
+        if stored {
+            Outcome::Stored
+        } else {
+            Outcome::Failed { journaled }
         }
     }
 
@@ -330,6 +351,34 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Most encoded bytes of series in one forward (well under the frame limit, so a forward can
+/// always be sent and journaled whole).
+const FORWARD_BYTES: usize = 8 << 20;
+
+/// `idx` cut into runs whose encoded series stay under `max` bytes (a single larger series
+/// gets a run of its own).
+fn split_by_bytes<'a>(
+    batch: &[SeriesBatch],
+    idx: &'a [usize],
+    max: usize,
+) -> impl Iterator<Item = &'a [usize]> {
+    let mut cuts = vec![0];
+    let mut size = 0;
+    for (pos, &i) in idx.iter().enumerate() {
+        let len = batch[i].wire.key.len() + batch[i].wire.chunk.len() + 16;
+        if size > 0 && size + len > max {
+            cuts.push(pos);
+            size = 0;
+        }
+        size += len;
+    }
+    cuts.push(idx.len());
+    let cuts: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    cuts.into_iter()
+        .filter(|(a, b)| b > a)
+        .map(move |(a, b)| &idx[a..b])
 }
 
 /// Whether a peer's refusal means the record can never be delivered.

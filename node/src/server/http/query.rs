@@ -245,6 +245,8 @@ struct Selection {
     start: i64,
     end: i64,
     limit: Option<usize>,
+    /// Replicas that must answer per token range on a cluster node.
+    consistency: Option<Consistency>,
 }
 
 fn selection(req: &Request, match_required: bool) -> Result<Selection, ApiError> {
@@ -261,6 +263,7 @@ fn selection(req: &Request, match_required: bool) -> Result<Selection, ApiError>
         start,
         end,
         limit: p.limit()?,
+        consistency: consistency(&p)?,
     })
 }
 
@@ -353,7 +356,13 @@ async fn cluster_keys(
             max_samples: u64::MAX,
         };
         let g = cluster
-            .gather(state.sink.engine(), req, false, Consistency::One)
+            .gather(
+                state.sink.engine(),
+                req,
+                false,
+                sel.consistency
+                    .unwrap_or(cluster.settings().read_consistency),
+            )
             .await
             .map_err(|e| match e.code {
                 WireCode::BadRequest => ApiError::bad_data(e.message),
