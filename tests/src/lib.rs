@@ -11,6 +11,10 @@
 //! - [`http`]: a blocking HTTP/1.1 client for line-protocol writes, PromQL queries and
 //!   `/metrics`.
 //! - [`wait`]: polling with a deadline; nothing sleeps in place of synchronisation.
+//! - [`client`]: `floe-client` from blocking tests ([`TestCluster::client`]): token-aware
+//!   writes, queries, every node's digest.
+//! - [`peer`]: raw cluster-protocol requests with any certificate (impersonating a peer or
+//!   an impostor), blocking.
 //! - [`load`]: line protocol from `floe-datagen`, and the loader behind the `floe-load` binary
 //!   that `scripts/cluster` runs.
 //!
@@ -27,17 +31,20 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 //!
-//! It talks to nodes only as clients do (processes, files, HTTP, and QUIC through
-//! `floe-wire`/`floe-client`) and must never depend on `floe-node`'s internals.
+//! It talks to nodes only as operators and clients do (processes, files, HTTP, and QUIC
+//! through `floe-wire` and `floe-client`) and must never depend on `floe-node`.
 
 mod binary;
+pub mod client;
 pub mod cluster;
 pub mod http;
 pub mod load;
+pub mod peer;
 pub mod ports;
 pub mod process;
 pub mod wait;
 
 pub use binary::{FLOED_BIN_ENV, floed_bin, workspace_root};
+pub use client::BlockingClient;
 pub use cluster::{CLIENT_NAME, ClusterSpec, TestCluster};
 pub use wait::{wait_eq, wait_for, wait_until};

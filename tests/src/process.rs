@@ -105,10 +105,13 @@ impl FloedProcess {
             .append(true)
             .open(&files.log)
             .with_context(|| format!("open log file {}", files.log.display()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         writeln!(
             log,
-            "{MARKER} start {label} at {:?}",
-            std::time::SystemTime::now()
+            "{MARKER} start {label} at unix time {:.3}",
+            now.as_secs_f64()
         )?;
         let stdout = File::create(&files.stdout)
             .with_context(|| format!("create {}", files.stdout.display()))?;

@@ -41,7 +41,11 @@ fn a_single_floed_is_driven_by_the_harness() -> anyhow::Result<()> {
     assert_eq!(v[0].value, 42.5);
     assert_eq!(v[0].label("host"), Some("a"));
     assert_eq!(v[0].label("db"), Some("h"));
-    let ingested = http::metric(addr, "floe_ingested_samples_total", &[("protocol", "influx")])?;
+    let ingested = http::metric(
+        addr,
+        "floe_ingested_samples_total",
+        &[("protocol", "influx")],
+    )?;
     assert_eq!(ingested, Some(1.0));
 
     p.pause()?;
@@ -52,7 +56,10 @@ fn a_single_floed_is_driven_by_the_harness() -> anyhow::Result<()> {
         let mut buf = [0u8; 16];
         s.read(&mut buf)
     });
-    assert!(paused.is_err(), "a paused floed must not answer: {paused:?}");
+    assert!(
+        paused.is_err(),
+        "a paused floed must not answer: {paused:?}"
+    );
     p.resume()?;
     assert_eq!(http::get(addr, "/healthz")?.status, 200);
 

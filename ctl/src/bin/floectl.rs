@@ -3,12 +3,16 @@
 //! `floectl certs init --dir D` creates the cluster CA; `floectl certs issue --dir D --node ID`
 //! or `--client NAME` issues a certificate signed by it. Every flag is also a `FLOE_*`
 //! environment variable (flags win). See `docs/operations.md` ("Certificates").
+//!
+//! `floectl ring plan --topology CURRENT.toml --add …/--remove …/--reweight …/--zone …` writes
+//! the next topology and prints what moves, offline. See `docs/rebalance.md`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use floe_ctl::certs::{self, CA_DAYS, CERT_MODE, KEY_MODE, LEAF_DAYS, Options, Subject, Written};
+use floe_ctl::ring::{self, Estimates, Flag, PlanOptions};
 
 /// Floe's admin CLI.
 #[derive(Debug, Parser)]
@@ -23,6 +27,73 @@ enum Command {
     /// Cluster certificates for mutual TLS.
     #[command(subcommand)]
     Certs(Certs),
+    /// The token ring and topology changes.
+    #[command(subcommand)]
+    Ring(Ring),
+}
+
+#[derive(Debug, Subcommand)]
+enum Ring {
+    /// Write the next topology and print what moves (offline: reads and writes files only).
+    ///
+    /// Add a node with `--add ID --quic ADDR --http ADDR --zone Z [--weight W]` (the flags after
+    /// an --add belong to it); remove one with `--remove ID`, reweight with `--reweight ID=W`,
+    /// move one to another zone with `--zone ID=Z`. All repeatable. Exit code 2: invalid
+    /// topology or change; 1: a file cannot be read or written (or exists, without --force).
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// The current topology document.
+    #[arg(long, env = "FLOE_RING_TOPOLOGY", value_name = "CURRENT.toml")]
+    topology: PathBuf,
+    /// Add a node with this id; give its --quic, --http, --zone (and --weight) after it.
+    #[arg(long, value_name = "ID")]
+    add: Vec<String>,
+    /// QUIC address of the preceding --add.
+    #[arg(long, value_name = "ADDR")]
+    quic: Vec<String>,
+    /// HTTP address of the preceding --add.
+    #[arg(long, value_name = "ADDR")]
+    http: Vec<String>,
+    /// Zone of the preceding --add (`Z`), or move an existing node to a zone (`ID=Z`).
+    #[arg(long, value_name = "Z|ID=Z")]
+    zone: Vec<String>,
+    /// Weight of the preceding --add (default 1).
+    #[arg(long, value_name = "W")]
+    weight: Vec<String>,
+    /// Remove a node (a list: comma-separated).
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "FLOE_RING_REMOVE",
+        value_delimiter = ','
+    )]
+    remove: Vec<String>,
+    /// Change a node's weight (a list: comma-separated).
+    #[arg(
+        long,
+        value_name = "ID=W",
+        env = "FLOE_RING_REWEIGHT",
+        value_delimiter = ','
+    )]
+    reweight: Vec<String>,
+    /// Where to write the new topology [default: CURRENT.vN.toml beside CURRENT].
+    #[arg(long, env = "FLOE_RING_OUT", value_name = "NEW.toml")]
+    out: Option<PathBuf>,
+    /// Replace an existing output file instead of refusing.
+    #[arg(long, env = "FLOE_RING_FORCE")]
+    force: bool,
+    /// Print the plan as one JSON object.
+    #[arg(long, env = "FLOE_RING_JSON")]
+    json: bool,
+    /// Mean samples stored per current node, for estimates of samples moved.
+    #[arg(long, env = "FLOE_RING_SAMPLES_PER_NODE", value_name = "N")]
+    samples_per_node: Option<u64>,
+    /// Mean bytes stored per current node, for estimates of bytes moved.
+    #[arg(long, env = "FLOE_RING_BYTES_PER_NODE", value_name = "B")]
+    bytes_per_node: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,20 +139,20 @@ struct SubjectArgs {
     client: Option<String>,
 }
 
-fn run(cli: Cli) -> Result<Written, certs::CertError> {
-    match cli.command {
-        Command::Certs(Certs::Init { common, days }) => {
+fn run_certs(command: Certs) -> Result<Written, certs::CertError> {
+    match command {
+        Certs::Init { common, days } => {
             let opts = Options {
                 force: common.force,
                 days,
             };
             certs::init(&common.dir, opts)
         }
-        Command::Certs(Certs::Issue {
+        Certs::Issue {
             common,
             subject,
             days,
-        }) => {
+        } => {
             let opts = Options {
                 force: common.force,
                 days,
@@ -96,8 +167,8 @@ fn run(cli: Cli) -> Result<Written, certs::CertError> {
     }
 }
 
-fn main() -> ExitCode {
-    match run(Cli::parse()) {
+fn certs_main(command: Certs) -> ExitCode {
+    match run_certs(command) {
         Ok(written) => {
             println!("wrote {} (mode {CERT_MODE:o})", written.cert.display());
             println!("wrote {} (mode {KEY_MODE:o})", written.key.display());
@@ -106,6 +177,71 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("floectl: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The change flags in command-line order. Only an `--add` group's flags depend on order
+/// (clap's indices give it); `--remove` and `--reweight` may also come from the environment.
+fn change_flags(args: &PlanArgs, matches: &ArgMatches) -> Vec<(Flag, String)> {
+    let grouped = [
+        ("add", Flag::Add),
+        ("quic", Flag::Quic),
+        ("http", Flag::Http),
+        ("zone", Flag::Zone),
+        ("weight", Flag::Weight),
+    ];
+    let mut ordered: Vec<(usize, Flag, String)> = Vec::new();
+    for (id, flag) in grouped {
+        let indices = matches.indices_of(id).into_iter().flatten();
+        let values = matches.get_many::<String>(id).into_iter().flatten();
+        ordered.extend(indices.zip(values).map(|(i, v)| (i, flag, v.clone())));
+    }
+    ordered.sort_by_key(|&(i, ..)| i);
+    let mut flags: Vec<(Flag, String)> = ordered.into_iter().map(|(_, f, v)| (f, v)).collect();
+    flags.extend(args.remove.iter().map(|v| (Flag::Remove, v.clone())));
+    flags.extend(args.reweight.iter().map(|v| (Flag::Reweight, v.clone())));
+    flags
+}
+
+fn ring_plan_main(args: PlanArgs, matches: &ArgMatches) -> ExitCode {
+    let opts = PlanOptions {
+        flags: change_flags(&args, matches),
+        topology: args.topology,
+        out: args.out,
+        force: args.force,
+        estimates: Estimates {
+            samples_per_node: args.samples_per_node,
+            bytes_per_node: args.bytes_per_node,
+        },
+    };
+    match ring::run(&opts) {
+        Ok(planned) if args.json => {
+            println!("{}", planned.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(planned) => {
+            print!("{}", planned.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("floectl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Command::Certs(command) => certs_main(command),
+        Command::Ring(Ring::Plan(args)) => {
+            let plan = matches
+                .subcommand_matches("ring")
+                .and_then(|m| m.subcommand_matches("plan"))
+                .expect("clap matched `ring plan`");
+            ring_plan_main(args, plan)
         }
     }
 }
