@@ -4,8 +4,8 @@
 //! the three is stopped, a slice of the data set is written at quorum (its copies go to the
 //! coordinators' journals), the node is restarted, and the journal replay is timed.
 //!
-//! Data: the TSBS devops cpu-only set of `floe-datagen` (default 100 hosts × 6 h at 10 s, float
-//! values: 2.16 M samples; `FLOE_BENCH_HOSTS` / `FLOE_BENCH_HOURS` change it,
+//! Data: the TSBS devops cpu-only set of `floe-datagen` (default 200 hosts × 12 h at 10 s, float
+//! values: 8.64 M samples; `FLOE_BENCH_HOSTS` / `FLOE_BENCH_HOURS` change it,
 //! `FLOE_BENCH_SMOKE=1` shrinks it to a quick check), sent as series batches (one hour of a
 //! host's ten series per series group) by 4 concurrent writers. CPU is read from
 //! `/proc/<pid>/stat` of every `floed`. The last line is one JSON object with
@@ -184,8 +184,8 @@ async fn replay(data: Arc<Vec<Batch>>, samples: f64) -> Result<f64> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let smoke = std::env::var_os("FLOE_BENCH_SMOKE").is_some();
-    let hosts = env_u32("FLOE_BENCH_HOSTS", if smoke { 20 } else { 100 });
-    let hours = env_u32("FLOE_BENCH_HOURS", if smoke { 2 } else { 6 });
+    let hosts = env_u32("FLOE_BENCH_HOSTS", if smoke { 20 } else { 200 });
+    let hours = env_u32("FLOE_BENCH_HOURS", if smoke { 2 } else { 12 });
     let generator = Generator::new(Config {
         hosts,
         points: hours * 360,
@@ -200,6 +200,12 @@ async fn main() -> Result<()> {
     );
     let single = run(1, 1, data.clone(), samples).await?;
     let three = run(3, 3, data.clone(), samples).await?;
+    // Diagnosis: three processes without replication (each sample stored once, sent by the
+    // client straight to its only owner) separate the cost of running three processes on
+    // this machine from the cost of replicating.
+    let spread = run(3, 1, data.clone(), samples).await?;
+    let spread_ratio = (spread.cpu / samples) / (single.cpu / samples);
+    println!("CPU per stored copy, 3 nodes N = 1 vs 1 node: {spread_ratio:.3} (no replication)");
     // CPU is counted in 10 ms ticks: a smoke run may be too short to measure (then null).
     let ratio = (three.cpu / (3.0 * samples)) / (single.cpu / samples);
     let ratio_json = if ratio.is_finite() {
@@ -216,7 +222,7 @@ async fn main() -> Result<()> {
     let slice_samples: usize = slice.iter().flatten().map(|(_, s)| s.len()).sum();
     let replay_rate = replay(slice, slice_samples as f64).await?;
     println!(
-        "{{\"samples\":{samples},\"single_node_samples_per_s\":{:.0},\"single_node_cpu_s\":{:.3},\"cluster_cpu_s\":{:.3},\"journal_replay_samples_per_s\":{replay_rate:.0},\"cluster_samples_per_s\":{:.0},\"cpu_ratio_vs_single_node_per_replica\":{ratio_json}}}",
+        "{{\"samples\":{samples},\"single_node_samples_per_s\":{:.0},\"single_node_cpu_s\":{:.3},\"cluster_cpu_s\":{:.3},\"cpu_ratio_3_nodes_n1\":{spread_ratio:.4},\"journal_replay_samples_per_s\":{replay_rate:.0},\"cluster_samples_per_s\":{:.0},\"cpu_ratio_vs_single_node_per_replica\":{ratio_json}}}",
         single.samples_per_s, single.cpu, three.cpu, three.samples_per_s
     );
     Ok(())
