@@ -56,8 +56,11 @@ fn batches(generator: &Generator, per_batch: usize) -> Result<Vec<Batch>> {
                 .chunks(POINTS_PER_GROUP)
                 .zip(values.chunks(POINTS_PER_GROUP))
             {
-                let samples: Vec<Sample> =
-                    ts.iter().zip(vs).map(|(&t, &v)| Sample::new(t, v, 0)).collect();
+                let samples: Vec<Sample> = ts
+                    .iter()
+                    .zip(vs)
+                    .map(|(&t, &v)| Sample::new(t, v, 0))
+                    .collect();
                 size += samples.len();
                 current.push((key.clone(), samples));
                 if size >= per_batch {
@@ -80,7 +83,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14 and 15), clock ticks at 100 Hz
 }
 
@@ -125,9 +133,12 @@ struct Run {
 /// Starts `nodes` nodes with replication `n`, loads `data`, returns rate and server CPU.
 async fn run(nodes: usize, n: u32, data: Arc<Vec<Batch>>, samples: f64) -> Result<Run> {
     let cluster = TestCluster::start(ClusterSpec::new(nodes, n)).context("start cluster")?;
-    let client = Client::connect(ClientConfig::new(cluster.quic_addrs(), cluster.client_tls()))
-        .await
-        .context("connect")?;
+    let client = Client::connect(ClientConfig::new(
+        cluster.quic_addrs(),
+        cluster.client_tls(),
+    ))
+    .await
+    .context("connect")?;
     let before = cluster_cpu(&cluster);
     let wall = load(&client, data).await?;
     let cpu = cluster_cpu(&cluster) - before;
@@ -148,9 +159,12 @@ async fn run(nodes: usize, n: u32, data: Arc<Vec<Batch>>, samples: f64) -> Resul
 /// Stops node 3, writes `data` at quorum, restarts it and times the journals' drain.
 async fn replay(data: Arc<Vec<Batch>>, samples: f64) -> Result<f64> {
     let mut cluster = TestCluster::start(ClusterSpec::new(3, 3)).context("start cluster")?;
-    let client = Client::connect(ClientConfig::new(cluster.quic_addrs(), cluster.client_tls()))
-        .await
-        .context("connect")?;
+    let client = Client::connect(ClientConfig::new(
+        cluster.quic_addrs(),
+        cluster.client_tls(),
+    ))
+    .await
+    .context("connect")?;
     cluster.stop(2)?;
     load(&client, data).await?;
     let pending = |c: &TestCluster| -> f64 {
