@@ -93,7 +93,9 @@ fn other_version_names_both() {
     );
     assert_eq!(
         err.to_string(),
-        "protocol version mismatch: peer sent version 7, this build speaks 1"
+        format!(
+            "protocol version mismatch: peer sent version 7, this build speaks {PROTOCOL_VERSION}"
+        )
     );
     assert_eq!(err.code(), "version_mismatch");
 }
