@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use crate::server::metrics::escape;
+
 /// Requests this node served over QUIC, by request and outcome (`ok` or an error code).
 pub const SERVED: &str = "floe_cluster_requests_total";
 /// Requests this node sent to peers, by peer, request and outcome.
@@ -112,12 +114,6 @@ fn render_labels(labels: &[(&'static str, String)]) -> String {
         .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
         .collect();
     format!("{{{}}}", inner.join(","))
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub(crate) type Rows = Vec<(SeriesKey, Vec<Sample>)>;
 /// A node's answer or why it failed.
 type Answer = (NodeIndex, Result<Rows, ErrorResponse>);
 
-/// One series merged over the replicas that answered, with each replica's own copy.
+/// One series merged over the replicas that answered.
 #[derive(Debug)]
 pub(crate) struct Merged {
     pub(crate) key: SeriesKey,
@@ -123,7 +123,7 @@ impl Cluster {
         consistency: Consistency,
     ) -> Result<Gathered, ErrorResponse> {
         let need = consistency.required(self.replicas());
-        let order = self.ask_order(consistency);
+        let order = self.ask_order();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let req = Arc::new(req);
         let mut launched = 0;
@@ -198,7 +198,7 @@ impl Cluster {
     }
 
     /// Nodes in the order a read asks them: this node first (no network), then the others.
-    fn ask_order(&self, _consistency: Consistency) -> Vec<NodeIndex> {
+    fn ask_order(&self) -> Vec<NodeIndex> {
         let mut order = vec![self.me];
         order.extend(
             (0..self.ring.node_count() as u32)
@@ -210,7 +210,7 @@ impl Cluster {
 
     /// How many nodes of [`Cluster::ask_order`] cover every segment once (greedy).
     fn cover(&self) -> usize {
-        let order = self.ask_order(Consistency::One);
+        let order = self.ask_order();
         let mut covered = vec![false; self.ring.segment_count()];
         let mut left = covered.len();
         for (i, n) in order.iter().enumerate() {

@@ -196,7 +196,8 @@ impl ServerMetrics {
 }
 
 /// Escapes a label value for the exposition format.
-fn escape(v: &str) -> String {
+/// Escapes a label value for the exposition format.
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
