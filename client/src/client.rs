@@ -311,14 +311,7 @@ async fn fetch(pool: &Pool, target: &Target) -> Result<RingState, ClientError> {
 }
 
 pub(crate) fn unexpected(node: String, req: &Request, resp: &Response) -> ClientError {
-    let got = match resp {
-        Response::Topology(_) => "topology",
-        Response::Write(_) => "write",
-        Response::Select(_) => "select",
-        Response::Query(_) => "query",
-        Response::Digest(_) => "digest",
-        Response::Error(_) => "error",
-    };
+    let got = resp.name();
     ClientError::UnexpectedResponse {
         node,
         request: req.name(),

@@ -12,25 +12,31 @@ pub mod journal;
 pub mod metrics;
 mod peers;
 mod read;
+mod rebalance;
 mod repair;
 mod replay;
 mod service;
 mod storage;
+mod view;
 mod write;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
-use floe_ring::{NodeIndex, Ring, Topology};
+use floe_ring::{Node, Topology};
 use floe_wire::TlsFiles;
 use floe_wire::proto::{ErrorCode, ErrorResponse, TopologyRef};
+use tokio::sync::watch;
 
 pub use self::config::{ClusterConfig, ClusterSettings};
 use self::journal::Journal;
 pub use self::metrics::ClusterMetrics;
 use self::peers::Peers;
+pub use self::rebalance::RingError;
 pub(crate) use self::service::serve;
 pub(crate) use self::storage::ClusterStorage;
+pub(crate) use self::view::{RingView, View};
 pub(crate) use self::write::SeriesBatch;
 
 /// Why the cluster layer could not start.
@@ -70,27 +76,30 @@ pub enum ClusterError {
     },
 }
 
+/// A peer's journal and the signal that wakes its replay.
+type PeerJournal = (Arc<Journal>, Arc<tokio::sync::Notify>);
+
 /// One node's view of the cluster.
 #[derive(Debug)]
 pub struct Cluster {
     settings: ClusterSettings,
-    ring: Ring,
-    me: NodeIndex,
-    topology: TopologyRef,
-    toml: String,
+    data_dir: PathBuf,
+    /// The placement in force; swapped whole on a phase change.
+    view: RwLock<Arc<View>>,
     peers: Peers,
-    /// Per node index: that peer's journal (`None` for this node).
-    journals: Vec<Option<Arc<Journal>>>,
-    /// Per node index: wakes that peer's journal replay.
-    wake: Vec<Arc<tokio::sync::Notify>>,
-    /// Per node index: the ring segments the node owns a copy of.
-    segments_of: Vec<Vec<u32>>,
+    /// Per peer id: its journal and the signal that wakes its replay.
+    journals: Mutex<HashMap<String, PeerJournal>>,
+    /// Set once the background tasks run: replay tasks of journals opened later start too.
+    stop: Mutex<Option<watch::Receiver<bool>>>,
+    /// Rebalance and rebuild state (`rebalance.rs`).
+    rebalance: rebalance::Rebalance,
     metrics: ClusterMetrics,
 }
 
 impl Cluster {
-    /// Loads the topology, checks the certificates, binds the QUIC endpoint and opens the
-    /// journals. Call inside a tokio runtime.
+    /// Loads the topology (the adopted one persisted in the data directory wins over the file
+    /// when it is as new or newer), checks the certificates, binds the QUIC endpoint and opens
+    /// the journals. Call inside a tokio runtime.
     pub fn open(settings: ClusterSettings, data_dir: &Path) -> Result<Arc<Cluster>, ClusterError> {
         let path = settings.topology.display().to_string();
         let bad_topology = |reason: String| ClusterError::Topology {
@@ -99,49 +108,45 @@ impl Cluster {
         };
         let toml = std::fs::read_to_string(&settings.topology)
             .map_err(|e| bad_topology(format!("cannot read: {e}")))?;
-        let topology = Topology::parse(&toml).map_err(|e| bad_topology(e.to_string()))?;
-        let ring = Ring::new(&topology);
-        let me = ring.node_index(&settings.node_id).ok_or_else(|| {
-            bad_topology(format!(
+        let file = Topology::parse(&toml).map_err(|e| bad_topology(e.to_string()))?;
+        let (view, rebalance) =
+            rebalance::Rebalance::open(data_dir, &settings.node_id, file, &settings)
+                .map_err(|e| bad_topology(e.to_string()))?;
+        if view.me.is_none() {
+            return Err(bad_topology(format!(
                 "node {:?} (cluster.node_id) is not in the topology",
                 settings.node_id
-            ))
-        })?;
-        let topology_ref = TopologyRef {
-            version: topology.version(),
-            hash: topology.content_hash().0,
-        };
+            )));
+        }
         let files = TlsFiles::node(&settings.certs_dir, &settings.node_id);
         let certificates = |source| ClusterError::Certificates {
             node: settings.node_id.clone(),
             source,
         };
         floe_wire::tls::check_files(&files, Some(&settings.node_id)).map_err(certificates)?;
-        let listen = settings.quic_listen.unwrap_or(ring.node(me).quic_addr);
-        let peers =
-            Peers::bind(&ring, &files, listen, settings.request_timeout).map_err(|reason| {
-                ClusterError::Bind {
-                    addr: listen,
-                    reason,
-                }
-            })?;
-        let journals = open_journals(&ring, me, data_dir, settings.journal_max_bytes)?;
-        let wake = (0..ring.node_count())
-            .map(|_| Arc::new(tokio::sync::Notify::new()))
-            .collect();
-        let segments_of = segments_of(&ring);
-        Ok(Arc::new(Cluster {
+        let own = view.me.map(|m| view.members[m].quic_addr);
+        let listen = settings
+            .quic_listen
+            .or(own)
+            .expect("a member has an address");
+        let peers = Peers::bind(&files, listen, settings.request_timeout).map_err(|reason| {
+            ClusterError::Bind {
+                addr: listen,
+                reason,
+            }
+        })?;
+        let cluster = Cluster {
             settings,
-            ring,
-            me,
-            topology: topology_ref,
-            toml: topology.to_toml(),
+            data_dir: data_dir.to_path_buf(),
+            view: RwLock::new(Arc::new(view)),
             peers,
-            journals,
-            wake,
-            segments_of,
+            journals: Mutex::new(HashMap::new()),
+            stop: Mutex::new(None),
+            rebalance,
             metrics: ClusterMetrics::default(),
-        }))
+        };
+        cluster.open_existing_journals()?;
+        Ok(Arc::new(cluster))
     }
 
     /// This node's id.
@@ -149,14 +154,26 @@ impl Cluster {
         &self.settings.node_id
     }
 
-    /// The adopted topology's version and hash.
-    pub fn topology(&self) -> TopologyRef {
-        self.topology
+    /// The placement in force.
+    pub(crate) fn view(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The ring of the adopted topology.
-    pub fn ring(&self) -> &Ring {
-        &self.ring
+    /// Swaps in a new placement.
+    pub(crate) fn set_view(&self, view: View) {
+        let view = Arc::new(view);
+        tracing::info!(
+            current = %view.current.tref,
+            target = ?view.target.as_ref().map(|t| t.tref.to_string()),
+            phase = view.phase.as_str(),
+            "placement changed"
+        );
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = view;
+    }
+
+    /// The topology this node puts on its requests (the one it reads from).
+    pub fn topology(&self) -> TopologyRef {
+        self.view().request_ref()
     }
 
     /// The checked settings.
@@ -174,67 +191,100 @@ impl Cluster {
         &self.metrics
     }
 
-    /// Copies of each series: the replication factor, at most the node count.
-    pub(crate) fn replicas(&self) -> usize {
-        self.ring.replication_factor().min(self.ring.node_count())
-    }
-
-    /// Refuses a request made under another topology, naming both.
+    /// Refuses a request made under a topology this node has not adopted, naming both.
     pub(crate) fn check_topology(&self, theirs: TopologyRef) -> Result<(), ErrorResponse> {
-        if theirs == self.topology {
+        let view = self.view();
+        if view.accepts(theirs) {
             return Ok(());
         }
+        let target = view
+            .target
+            .as_ref()
+            .map(|t| format!(" (rebalancing to {})", t.tref))
+            .unwrap_or_default();
         Err(ErrorResponse {
             code: ErrorCode::TopologyMismatch,
             message: format!(
                 "topology mismatch: the request was made under topology {theirs}, node {} has \
-                 adopted topology {}",
+                 adopted topology {}{target}",
                 self.node_id(),
-                self.topology
+                view.current.tref
             ),
         })
     }
 
-    /// Renders the cluster's metrics (journal gauges included) in the exposition format.
+    /// Renders the cluster's metrics (journal and rebalance gauges included) in the
+    /// exposition format.
     pub fn render_metrics(&self, out: &mut String) {
-        let pending: Vec<(&str, u64, u64)> = self
-            .journals
+        let journals: Vec<(String, u64, u64)> = self
+            .lock_journals()
             .iter()
-            .enumerate()
-            .filter_map(|(i, j)| {
-                let j = j.as_ref()?;
-                let id = self.ring.node_id(NodeIndex(i as u32));
-                Some((id, j.pending_records(), j.pending_bytes()))
-            })
+            .map(|(id, (j, _))| (id.clone(), j.pending_records(), j.pending_bytes()))
+            .collect();
+        let pending: Vec<(&str, u64, u64)> = journals
+            .iter()
+            .map(|(id, r, b)| (id.as_str(), *r, *b))
             .collect();
         self.metrics.render(&pending, out);
+        self.render_rebalance_metrics(out);
+    }
+
+    /// Starts the journal replays and the rebalance driver; they stop when `stop` turns true.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        state: &Arc<crate::server::AppState>,
+        stop: watch::Receiver<bool>,
+    ) {
+        *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop.clone());
+        let ids: Vec<String> = self.lock_journals().keys().cloned().collect();
+        for id in ids {
+            self.start_replay(id, stop.clone());
+        }
+        self.start_rebalance(state, stop);
     }
 
     /// Closes the QUIC endpoint (in-flight requests are cut).
     pub fn close(&self) {
         self.peers.close();
     }
-}
 
-fn open_journals(
-    ring: &Ring,
-    me: NodeIndex,
-    data_dir: &Path,
-    max_bytes: u64,
-) -> Result<Vec<Option<Arc<Journal>>>, ClusterError> {
-    let mut journals = Vec::with_capacity(ring.node_count());
-    for i in 0..ring.node_count() {
-        let idx = NodeIndex(i as u32);
-        if idx == me {
-            journals.push(None);
-            continue;
+    fn lock_journals(&self) -> std::sync::MutexGuard<'_, HashMap<String, PeerJournal>> {
+        self.journals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The journal of `peer` (opened, and its replay started, on first use).
+    pub(crate) fn journal_of(
+        self: &Arc<Self>,
+        peer: &str,
+    ) -> Result<(Arc<Journal>, Arc<tokio::sync::Notify>), ClusterError> {
+        if let Some(j) = self.lock_journals().get(peer) {
+            return Ok(j.clone());
         }
-        let peer = ring.node_id(idx).to_string();
-        let dir = data_dir.join("journal").join(&peer);
+        let opened = self.open_journal(peer)?;
+        let mut journals = self.lock_journals();
+        if let Some(j) = journals.get(peer) {
+            return Ok(j.clone());
+        }
+        journals.insert(peer.to_string(), opened.clone());
+        drop(journals);
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(stop) = stop {
+            self.start_replay(peer.to_string(), stop);
+        }
+        Ok(opened)
+    }
+
+    fn open_journal(
+        &self,
+        peer: &str,
+    ) -> Result<(Arc<Journal>, Arc<tokio::sync::Notify>), ClusterError> {
+        let dir = self.data_dir.join("journal").join(peer);
         let (journal, report) =
-            Journal::open(&dir, max_bytes).map_err(|e| ClusterError::Journal {
-                peer: peer.clone(),
-                reason: e.to_string(),
+            Journal::open(&dir, self.settings.journal_max_bytes).map_err(|e| {
+                ClusterError::Journal {
+                    peer: peer.to_string(),
+                    reason: e.to_string(),
+                }
             })?;
         if !report.lost.is_empty() || report.cursor_reset.is_some() {
             tracing::error!(
@@ -252,18 +302,39 @@ fn open_journals(
                 "journal has records to replay"
             );
         }
-        journals.push(Some(Arc::new(journal)));
+        Ok((Arc::new(journal), Arc::new(tokio::sync::Notify::new())))
     }
-    Ok(journals)
-}
 
-/// Per node, the ring segments it holds a copy of.
-fn segments_of(ring: &Ring) -> Vec<Vec<u32>> {
-    let mut out = vec![Vec::new(); ring.node_count()];
-    for seg in 0..ring.segment_count() {
-        for owner in ring.segment_owners(seg) {
-            out[owner.get()].push(seg as u32);
+    /// Opens the journal of every member and of every peer with a journal directory.
+    fn open_existing_journals(&self) -> Result<(), ClusterError> {
+        let view = self.view();
+        let mut ids: Vec<String> = view
+            .members
+            .iter()
+            .map(|m| m.id.clone())
+            .filter(|id| id != self.node_id())
+            .collect();
+        if let Ok(rd) = std::fs::read_dir(self.data_dir.join("journal")) {
+            for e in rd.flatten() {
+                if let Some(name) = e.file_name().to_str()
+                    && name != self.node_id()
+                    && !ids.iter().any(|i| i == name)
+                {
+                    ids.push(name.to_string());
+                }
+            }
         }
+        let mut journals = self.lock_journals();
+        for id in ids {
+            let j = self.open_journal(&id)?;
+            journals.insert(id, j);
+        }
+        Ok(())
     }
-    out
+
+    /// The node `id` of the current view, if it is a member.
+    pub(crate) fn member_node(&self, id: &str) -> Option<Node> {
+        let view = self.view();
+        view.member(id).map(|i| view.members[i].clone())
+    }
 }

@@ -7,7 +7,8 @@
 //! writes one block per time partition, checkpoints the label index, commits the new blocks
 //! and the WAL position in the manifest, and only then deletes the old WAL segments.
 //! Compaction merges the blocks of a partition (and later of a whole day) with the merge rule
-//! and builds rollups; retention deletes old blocks. Every change to the set of live blocks is
+//! and builds rollups; retention deletes old blocks; [`Engine::purge`] rewrites blocks without the
+//! series a node no longer owns (rebalance cleanup). Every change to the set of live blocks is
 //! one atomic manifest replacement, so a crash leaves the old set or the new, never a mix.
 //!
 //! Read path: [`Engine::read`] takes a consistent snapshot (active head, frozen head, live
@@ -24,6 +25,7 @@ mod error;
 mod flush;
 mod head;
 mod metrics;
+mod purge;
 mod read;
 mod recover;
 mod wal;
@@ -46,6 +48,7 @@ pub use self::error::EngineError;
 pub use self::flush::FlushReport;
 use self::head::Head;
 pub use self::metrics::EngineMetrics;
+pub use self::purge::PurgeReport;
 pub use self::recover::RecoveryReport;
 use self::wal::Wal;
 use crate::index::{LabelIndex, Matcher, SeriesRef};

@@ -194,7 +194,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if let Some(c) = &cluster {
-        c.start_replay(stop_rx.clone());
+        c.start(&state, stop_rx.clone());
         tasks.push(tokio::spawn(crate::cluster::serve(
             c.clone(),
             state.clone(),

@@ -16,7 +16,8 @@ pub mod tls;
 
 pub use error::WireError;
 pub use frame::{
-    ALPN, HEADER_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION, STOP_FRAME_REFUSED, connect,
-    decode_frame, encode_frame, encode_frame_with_max, read_frame, request, write_frame,
+    ALPN, HEADER_BYTES, MAX_FRAME_BYTES, OLDEST_READABLE_VERSION, PROTOCOL_VERSION,
+    STOP_FRAME_REFUSED, connect, decode_frame, encode_frame, encode_frame_with_max, read_frame,
+    request, write_frame,
 };
 pub use tls::TlsFiles;

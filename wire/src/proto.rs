@@ -351,6 +351,177 @@ pub struct TopologyResponse {
     pub node: String,
 }
 
+/// A range of ring positions, `(start, end]` clockwise (wrapping); `start == end` is the whole
+/// circle (`floe_ring::TokenRange`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RingRange {
+    /// Exclusive start.
+    pub start: u64,
+    /// Inclusive end.
+    pub end: u64,
+}
+
+/// Where a paged range read resumes: after this series, in (ring position, series id) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RangeCursor {
+    /// The last series' ring position.
+    pub position: u64,
+    /// The last series' id.
+    pub series: u128,
+}
+
+/// Every sample a node stores of the series whose ring position lies in `range` (node↔node:
+/// rebalance streaming and rebuild). Paged: at most about `max_bytes` of encoded series per
+/// answer, in (ring position, series id) order, resuming after `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeReadRequest {
+    /// The topology of the asker.
+    pub topology: TopologyRef,
+    /// The positions.
+    pub range: RingRange,
+    /// When not empty, only these series ids (a re-read of series whose digests differ).
+    pub series: Vec<u128>,
+    /// Resume after this series; `None` from the start of the range.
+    pub after: Option<RangeCursor>,
+    /// Soft limit on the answer's encoded bytes (one series is always sent whole).
+    pub max_bytes: u32,
+}
+
+/// One page of a range read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeReadResponse {
+    /// Series with all their stored samples.
+    pub series: Vec<SeriesSamples>,
+    /// Where the next page starts; `None` when the range is done.
+    pub next: Option<RangeCursor>,
+}
+
+/// The digest of what a node stores of the series in `range` (all time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeDigestRequest {
+    /// The topology of the asker.
+    pub topology: TopologyRef,
+    /// The positions.
+    pub range: RingRange,
+    /// Also list one digest per series.
+    pub per_series: bool,
+}
+
+/// A node's digest of a range: total, counts and optionally per series (sorted by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeDigestResponse {
+    /// Series with at least one sample.
+    pub series: u64,
+    /// Stored samples.
+    pub samples: u64,
+    /// The digest of them all.
+    pub digest: u128,
+    /// `(series id, digest)` per series, when asked.
+    pub per_series: Vec<(u128, u128)>,
+}
+
+/// Topology changes and rebuilds (node↔node; operators use a node's HTTP admin endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingRequest {
+    /// The node's rebalance state and progress.
+    Status,
+    /// Adopt `new` as the target of a rebalance from `old` (both TOML documents): write to
+    /// the owners of both, stream the ranges gained.
+    Prepare {
+        /// The current topology.
+        old: String,
+        /// The target topology.
+        new: String,
+    },
+    /// Every gained range is verified everywhere: read from the target's owners.
+    Commit {
+        /// The target being committed.
+        target: TopologyRef,
+    },
+    /// Give up the rebalance to `target` and return to the current topology.
+    Abort {
+        /// The target being abandoned.
+        target: TopologyRef,
+    },
+    /// Refill this node from its peers (every range it owns).
+    Rebuild,
+}
+
+/// Where a node is in a topology change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RingPhase {
+    /// One topology, no change running.
+    Stable,
+    /// A target is adopted: writes go to old and new owners, reads to the old ones; gained
+    /// ranges are streamed.
+    Prepared,
+    /// The target is committed: writes still go to both, reads to the new owners.
+    Committed,
+    /// Stable, and this node is not in the topology any more: it may be stopped.
+    Removed,
+}
+
+impl RingPhase {
+    /// `stable`, `prepared`, `committed` or `removed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RingPhase::Stable => "stable",
+            RingPhase::Prepared => "prepared",
+            RingPhase::Committed => "committed",
+            RingPhase::Removed => "removed",
+        }
+    }
+}
+
+/// What a node's streaming job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobKind {
+    /// Streams the ranges this node gains in a rebalance.
+    Rebalance,
+    /// Refills every range this node owns.
+    Rebuild,
+}
+
+/// A streaming job's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// What it does.
+    pub kind: JobKind,
+    /// Ranges to stream and verify.
+    pub ranges_total: u32,
+    /// Ranges verified.
+    pub ranges_done: u32,
+    /// Samples received so far.
+    pub samples: u64,
+    /// Encoded bytes received so far.
+    pub bytes: u64,
+    /// Recent rate.
+    pub samples_per_s: f64,
+    /// Recent rate.
+    pub bytes_per_s: f64,
+    /// Estimated time left, when known.
+    pub eta_ms: Option<u64>,
+    /// Finished: every range verified.
+    pub done: bool,
+    /// The last failure (the job retries), if any.
+    pub error: Option<String>,
+}
+
+/// A node's answer to [`RingRequest`]s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RingStatus {
+    /// The node.
+    pub node: String,
+    /// Its adopted topology.
+    pub current: TopologyRef,
+    /// The target of a running change.
+    pub target: Option<TopologyRef>,
+    /// Where it is.
+    pub phase: RingPhase,
+    /// Its streaming job, if one runs or ran for the current change.
+    pub job: Option<JobProgress>,
+}
+
 /// Every request of the protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -366,6 +537,12 @@ pub enum Request {
     Query(QueryRequest),
     /// The node's digest.
     Digest(DigestRequest),
+    /// A page of the series in a ring range (node↔node; since version 3).
+    RangeRead(RangeReadRequest),
+    /// The digest of a ring range (node↔node; since version 3).
+    RangeDigest(RangeDigestRequest),
+    /// Topology change and rebuild control (node↔node; since version 3).
+    Ring(RingRequest),
 }
 
 impl Request {
@@ -378,6 +555,9 @@ impl Request {
             Request::Series(_) => "series",
             Request::Query(_) => "query",
             Request::Digest(_) => "digest",
+            Request::RangeRead(_) => "range_read",
+            Request::RangeDigest(_) => "range_digest",
+            Request::Ring(_) => "ring",
         }
     }
 }
@@ -397,6 +577,29 @@ pub enum Response {
     Digest(DigestResponse),
     /// The request failed.
     Error(ErrorResponse),
+    /// To [`Request::RangeRead`].
+    RangeRead(RangeReadResponse),
+    /// To [`Request::RangeDigest`].
+    RangeDigest(RangeDigestResponse),
+    /// To [`Request::Ring`] (boxed: it is the largest answer; the encoding is the same).
+    Ring(Box<RingStatus>),
+}
+
+impl Response {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Response::Topology(_) => "topology",
+            Response::Write(_) => "write",
+            Response::Select(_) => "select",
+            Response::Query(_) => "query",
+            Response::Digest(_) => "digest",
+            Response::Error(_) => "error",
+            Response::RangeRead(_) => "range_read",
+            Response::RangeDigest(_) => "range_digest",
+            Response::Ring(_) => "ring",
+        }
+    }
 }
 
 /// A failed request: a stable code to match on and a message for people.

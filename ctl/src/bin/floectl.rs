@@ -5,14 +5,21 @@
 //! environment variable (flags win). See `docs/operations.md` ("Certificates").
 //!
 //! `floectl ring plan --topology CURRENT.toml --add …/--remove …/--reweight …/--zone …` writes
-//! the next topology and prints what moves, offline. See `docs/rebalance.md`.
+//! the next topology and prints what moves, offline. `floectl ring apply|status|abort` and
+//! `floectl node rebuild` talk to a node's HTTP admin endpoints (`--node URL`). See
+//! `docs/rebalance.md`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use floe_ctl::certs::{self, CA_DAYS, CERT_MODE, KEY_MODE, LEAF_DAYS, Options, Subject, Written};
-use floe_ctl::ring::{self, Estimates, Flag, PlanOptions};
+use floe_ctl::ring::{
+    self, Client, DEFAULT_NODE_URL, Estimates, Flag, LiveError, LiveOptions, Mode, NodeUrl,
+    POLL_INTERVAL, PlanOptions,
+};
 
 /// Floe's admin CLI.
 #[derive(Debug, Parser)]
@@ -30,6 +37,83 @@ enum Command {
     /// The token ring and topology changes.
     #[command(subcommand)]
     Ring(Ring),
+    /// Node jobs.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Rebuild a node's data from its replicas (`POST /api/v1/admin/node/rebuild?node=ID`).
+    ///
+    /// Exit code 1: node unreachable, HTTP error (404 unknown node, 409 busy), timeout or
+    /// failed rebuild; 2: bad flags.
+    Rebuild(RebuildArgs),
+}
+
+/// The node whose admin endpoints a live command talks to.
+#[derive(Debug, Args)]
+struct NodeArg {
+    /// The node's HTTP address: http://HOST:PORT or HOST:PORT (plain http only).
+    #[arg(long = "node", env = "FLOE_NODE_URL", value_name = "URL", default_value = DEFAULT_NODE_URL)]
+    node: String,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    /// The new topology document (version = the cluster's + 1), e.g. written by `ring plan`.
+    #[arg(long, env = "FLOE_RING_APPLY_TOPOLOGY", value_name = "NEW.toml")]
+    topology: PathBuf,
+    #[command(flatten)]
+    node: NodeArg,
+    /// Follow the rebalance until the cluster is stable at the new version.
+    #[arg(long, env = "FLOE_RING_WAIT")]
+    wait: bool,
+    /// Print the status as JSON (one object per line).
+    #[arg(long, env = "FLOE_RING_JSON")]
+    json: bool,
+    /// With --wait: give up after this many seconds (exit 1; the rebalance goes on).
+    #[arg(long, env = "FLOE_RING_TIMEOUT", value_name = "SECS")]
+    timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Repeat every second until the cluster is stable.
+    #[arg(long, env = "FLOE_RING_WATCH")]
+    watch: bool,
+    /// Print the status as JSON (one object per line).
+    #[arg(long, env = "FLOE_RING_JSON")]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct AbortArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Print the status as JSON.
+    #[arg(long, env = "FLOE_RING_JSON")]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RebuildArgs {
+    /// The node to rebuild.
+    #[arg(value_name = "ID")]
+    id: String,
+    #[command(flatten)]
+    node: NodeArg,
+    /// Follow the rebuild until it ends.
+    #[arg(long, env = "FLOE_NODE_REBUILD_WAIT")]
+    wait: bool,
+    /// Print the status as JSON (one object per line).
+    #[arg(long, env = "FLOE_NODE_REBUILD_JSON")]
+    json: bool,
+    /// With --wait: give up after this many seconds (exit 1; the rebuild goes on).
+    #[arg(long, env = "FLOE_NODE_REBUILD_TIMEOUT", value_name = "SECS")]
+    timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +125,16 @@ enum Ring {
     /// move one to another zone with `--zone ID=Z`. All repeatable. Exit code 2: invalid
     /// topology or change; 1: a file cannot be read or written (or exists, without --force).
     Plan(PlanArgs),
+    /// Apply a new topology to the running cluster (`POST /api/v1/admin/ring/apply`).
+    ///
+    /// Checks the document parses, sends it to the node and prints the status; --wait follows
+    /// the rebalance. Exit code 2: invalid topology file or bad flags; 1: node unreachable,
+    /// HTTP error (400 rejected, 409 another rebalance running), timeout, or aborted.
+    Apply(ApplyArgs),
+    /// Show the cluster's topology version and rebalance progress (`GET …/ring/status`).
+    Status(StatusArgs),
+    /// Abort the running rebalance (`POST …/ring/abort`; 409 if none, or already committing).
+    Abort(AbortArgs),
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +325,62 @@ fn ring_plan_main(args: PlanArgs, matches: &ArgMatches) -> ExitCode {
     }
 }
 
+/// Options of a live command; a bad `--node` fails with exit code 2.
+fn live_options(
+    node: &str,
+    json: bool,
+    wait: bool,
+    timeout: Option<u64>,
+) -> Result<LiveOptions, LiveError> {
+    let url = NodeUrl::parse(node)?;
+    let mode = if json {
+        Mode::Json
+    } else if std::io::stdout().is_terminal() {
+        Mode::Redraw
+    } else {
+        Mode::Lines
+    };
+    Ok(LiveOptions {
+        client: Client::new(url),
+        mode,
+        wait,
+        timeout: timeout.map(Duration::from_secs),
+        poll: POLL_INTERVAL,
+    })
+}
+
+fn live_main(command: impl FnOnce(&mut dyn std::io::Write) -> Result<(), LiveError>) -> ExitCode {
+    match command(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("floectl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn ring_live_main(command: Ring) -> ExitCode {
+    live_main(|out| match command {
+        Ring::Apply(a) => {
+            let opts = live_options(&a.node.node, a.json, a.wait, a.timeout)?;
+            ring::apply_live(&a.topology, &opts, out)
+        }
+        Ring::Status(a) => {
+            ring::status_live(&live_options(&a.node.node, a.json, a.watch, None)?, out)
+        }
+        Ring::Abort(a) => ring::abort_live(&live_options(&a.node.node, a.json, false, None)?, out),
+        Ring::Plan(_) => unreachable!("`ring plan` runs offline"),
+    })
+}
+
+fn node_main(command: NodeCommand) -> ExitCode {
+    let NodeCommand::Rebuild(a) = command;
+    live_main(|out| {
+        let opts = live_options(&a.node.node, a.json, a.wait, a.timeout)?;
+        ring::rebuild_live(&a.id, &opts, out)
+    })
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -243,5 +393,7 @@ fn main() -> ExitCode {
                 .expect("clap matched `ring plan`");
             ring_plan_main(args, plan)
         }
+        Command::Ring(live) => ring_live_main(live),
+        Command::Node(command) => node_main(command),
     }
 }

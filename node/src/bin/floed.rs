@@ -139,6 +139,12 @@ struct Args {
     /// How often a journal with pending records retries its peer, e.g. 1s.
     #[arg(long, env = "FLOE_JOURNAL_RETRY_INTERVAL")]
     journal_retry_interval: Option<String>,
+    /// Most bytes per second streamed in by a rebalance or a rebuild (0: unlimited).
+    #[arg(long, env = "FLOE_REBALANCE_MAX_BYTES_PER_S")]
+    rebalance_max_bytes_per_s: Option<u64>,
+    /// Refill this node from its peers (after its data was lost); it serves meanwhile.
+    #[arg(long, env = "FLOE_REBUILD")]
+    rebuild: bool,
 }
 
 /// Applies `--query-*` flags (named with a prefix, unlike the `[query]` keys).
@@ -237,8 +243,12 @@ fn load(mut args: Args) -> anyhow::Result<ServerConfig> {
         request_timeout,
         hedge_delay,
         journal_max_bytes,
-        journal_retry_interval
+        journal_retry_interval,
+        rebalance_max_bytes_per_s
     );
+    if args.rebuild {
+        cfg.cluster.rebuild = true;
+    }
     cfg.engine().context("check configuration")?;
     Ok(cfg)
 }

@@ -39,6 +39,12 @@ pub struct ClusterConfig {
     pub journal_max_bytes: u64,
     /// How often a journal with pending records retries its peer. Default `1s`.
     pub journal_retry_interval: String,
+    /// Most bytes per second this node streams in while it gains ranges in a rebalance or
+    /// rebuilds, so serving traffic keeps its latency. Default 64 MiB/s; 0 is unlimited.
+    pub rebalance_max_bytes_per_s: u64,
+    /// Refill this node from its peers at start (after its disk was wiped or lost);
+    /// resumable, and the node serves meanwhile. Also the `--rebuild` flag. Default false.
+    pub rebuild: bool,
 }
 
 impl Default for ClusterConfig {
@@ -54,6 +60,8 @@ impl Default for ClusterConfig {
             hedge_delay: "50ms".into(),
             journal_max_bytes: 1 << 30,
             journal_retry_interval: "1s".into(),
+            rebalance_max_bytes_per_s: 64 << 20,
+            rebuild: false,
         }
     }
 }
@@ -81,6 +89,10 @@ pub struct ClusterSettings {
     pub journal_max_bytes: u64,
     /// Journal retry period.
     pub journal_retry_interval: Duration,
+    /// Streaming throttle (0: none).
+    pub rebalance_max_bytes_per_s: u64,
+    /// Rebuild at start.
+    pub rebuild: bool,
 }
 
 fn bad(setting: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -142,6 +154,8 @@ impl ClusterConfig {
                 "cluster.journal_retry_interval",
                 &self.journal_retry_interval,
             )?,
+            rebalance_max_bytes_per_s: self.rebalance_max_bytes_per_s,
+            rebuild: self.rebuild,
         }))
     }
 }

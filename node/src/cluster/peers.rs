@@ -1,11 +1,12 @@
 //! The QUIC endpoint a node serves on and dials its peers from, and the reused connection to
 //! each peer.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use floe_ring::{NodeIndex, Ring};
+use floe_ring::Node;
 use floe_wire::proto::{ErrorResponse, Request, Response};
 use floe_wire::{MAX_FRAME_BYTES, TlsFiles, WireError};
 
@@ -59,16 +60,21 @@ impl PeerError {
     }
 }
 
-/// The endpoint and one cached connection per peer.
+/// The endpoint and one cached connection per peer, by node id (the members change with the
+/// topology; a peer's address is given with each call).
 #[derive(Debug)]
 pub(crate) struct Peers {
     endpoint: quinn::Endpoint,
-    /// Per node index: id and QUIC address.
-    nodes: Vec<(String, SocketAddr)>,
-    conns: Mutex<Vec<Option<quinn::Connection>>>,
-    /// Per node index: when a connect to it last failed (it is skipped for [`DOWN_FOR`]).
-    down: Mutex<Vec<Option<Instant>>>,
+    slots: Mutex<HashMap<String, Slot>>,
     timeout: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    addr: Option<SocketAddr>,
+    conn: Option<quinn::Connection>,
+    /// When a connect to it last failed (it is skipped for [`DOWN_FOR`]).
+    down: Option<Instant>,
 }
 
 /// Longest wait for a QUIC handshake with a peer (loopback or LAN: milliseconds).
@@ -80,7 +86,6 @@ impl Peers {
     /// Binds the endpoint on `listen`: it accepts peers and clients with certificates of the
     /// cluster CA, and dials peers presenting this node's certificate.
     pub(crate) fn bind(
-        ring: &Ring,
         files: &TlsFiles,
         listen: SocketAddr,
         timeout: Duration,
@@ -89,17 +94,9 @@ impl Peers {
         let client = floe_wire::tls::client_config(files).map_err(|e| e.to_string())?;
         let mut endpoint = quinn::Endpoint::server(server, listen).map_err(|e| e.to_string())?;
         endpoint.set_default_client_config(client);
-        let nodes = (0..ring.node_count())
-            .map(|i| {
-                let n = ring.node(NodeIndex(i as u32));
-                (n.id.clone(), n.quic_addr)
-            })
-            .collect::<Vec<_>>();
         Ok(Peers {
             endpoint,
-            conns: Mutex::new(vec![None; nodes.len()]),
-            down: Mutex::new(vec![None; nodes.len()]),
-            nodes,
+            slots: Mutex::new(HashMap::new()),
             timeout,
         })
     }
@@ -122,23 +119,34 @@ impl Peers {
 
     /// Sends `req` to node `to` and returns its answer, within the request timeout; an error
     /// answer is a [`PeerError::Server`].
-    pub(crate) async fn call(&self, to: NodeIndex, req: &Request) -> Result<Response, PeerError> {
-        self.call_inner(to, req, false).await
+    pub(crate) async fn call(&self, to: &Node, req: &Request) -> Result<Response, PeerError> {
+        self.call_inner(to, req, false, self.timeout).await
     }
 
     /// [`Peers::call`] even when the peer is marked down (the journal replay's probe).
-    pub(crate) async fn probe(&self, to: NodeIndex, req: &Request) -> Result<Response, PeerError> {
-        self.call_inner(to, req, true).await
+    pub(crate) async fn probe(&self, to: &Node, req: &Request) -> Result<Response, PeerError> {
+        self.call_inner(to, req, true, self.timeout).await
+    }
+
+    /// [`Peers::probe`] with its own time limit (streaming pages can take longer).
+    pub(crate) async fn probe_within(
+        &self,
+        to: &Node,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, PeerError> {
+        self.call_inner(to, req, true, timeout).await
     }
 
     async fn call_inner(
         &self,
-        to: NodeIndex,
+        to: &Node,
         req: &Request,
         probe: bool,
+        timeout: Duration,
     ) -> Result<Response, PeerError> {
-        let peer = &self.nodes[to.get()].0;
-        if !probe && let Some(since) = self.down_since(to) {
+        let peer = &to.id;
+        if !probe && let Some(since) = self.down_since(peer) {
             return Err(PeerError::Down {
                 peer: peer.clone(),
                 for_ms: since.elapsed().as_millis() as u64,
@@ -148,14 +156,14 @@ impl Peers {
             let conn = self.connection(to).await?;
             let res = floe_wire::request::<Request, Response>(&conn, req, MAX_FRAME_BYTES).await;
             if res.is_err() && conn.close_reason().is_some() {
-                self.forget(to, &conn);
+                self.forget(peer, &conn);
             }
             res
         };
-        match tokio::time::timeout(self.timeout, work).await {
+        match tokio::time::timeout(timeout, work).await {
             Err(_) => Err(PeerError::Timeout {
                 peer: peer.clone(),
-                after: self.timeout,
+                after: timeout,
             }),
             Ok(Err(source)) => Err(PeerError::Wire {
                 peer: peer.clone(),
@@ -169,15 +177,23 @@ impl Peers {
         }
     }
 
-    /// The cached connection to `to`, or a new one.
-    async fn connection(&self, to: NodeIndex) -> Result<quinn::Connection, WireError> {
-        if let Some(c) = self.lock()[to.get()].as_ref()
-            && c.close_reason().is_none()
+    /// The cached connection to `to`, or a new one (a cached connection to an older address
+    /// of the node is dropped).
+    async fn connection(&self, to: &Node) -> Result<quinn::Connection, WireError> {
         {
-            return Ok(c.clone());
+            let mut slots = self.lock();
+            let slot = slots.entry(to.id.clone()).or_default();
+            if slot.addr != Some(to.quic_addr) {
+                slot.addr = Some(to.quic_addr);
+                slot.conn = None;
+            }
+            if let Some(c) = slot.conn.as_ref()
+                && c.close_reason().is_none()
+            {
+                return Ok(c.clone());
+            }
         }
-        let (id, addr) = &self.nodes[to.get()];
-        let connecting = floe_wire::connect(&self.endpoint, *addr, id);
+        let connecting = floe_wire::connect(&self.endpoint, to.quic_addr, &to.id);
         let res = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(r) => r,
             Err(_) => Err(WireError::Io {
@@ -185,39 +201,43 @@ impl Peers {
                 reason: format!("no handshake within {CONNECT_TIMEOUT:?}"),
             }),
         };
-        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.lock();
+        let slot = slots.entry(to.id.clone()).or_default();
         match res {
             Ok(conn) => {
-                down[to.get()] = None;
-                drop(down);
-                self.lock()[to.get()] = Some(conn.clone());
+                slot.down = None;
+                slot.conn = Some(conn.clone());
                 Ok(conn)
             }
             Err(e) => {
-                down[to.get()] = Some(Instant::now());
+                slot.down = Some(Instant::now());
                 Err(e)
             }
         }
     }
 
     /// When the peer was marked down, if the mark is still in force.
-    fn down_since(&self, to: NodeIndex) -> Option<Instant> {
-        let down = self.down.lock().unwrap_or_else(|p| p.into_inner());
-        down[to.get()].filter(|t| t.elapsed() < DOWN_FOR)
+    fn down_since(&self, peer: &str) -> Option<Instant> {
+        self.lock()
+            .get(peer)
+            .and_then(|s| s.down)
+            .filter(|t| t.elapsed() < DOWN_FOR)
     }
 
     /// Drops a failed connection from the cache (unless it was replaced meanwhile).
-    fn forget(&self, to: NodeIndex, conn: &quinn::Connection) {
-        let mut conns = self.lock();
-        if conns[to.get()]
-            .as_ref()
-            .is_some_and(|c| c.stable_id() == conn.stable_id())
+    fn forget(&self, peer: &str, conn: &quinn::Connection) {
+        let mut slots = self.lock();
+        if let Some(slot) = slots.get_mut(peer)
+            && slot
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.stable_id() == conn.stable_id())
         {
-            conns[to.get()] = None;
+            slot.conn = None;
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<quinn::Connection>>> {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use floe_ring::NodeIndex;
+use floe_ring::{Node, NodeIndex};
 use floe_storage_format::{Sample, SeriesId, SeriesKey, merge_sorted_columns};
 use floe_wire::proto::{
     Consistency, ErrorCode, ErrorResponse, MatchOp as WireOp, Matcher as WireMatcher, Request,
@@ -15,15 +15,15 @@ use floe_wire::proto::{
 };
 use tokio::sync::mpsc;
 
-use super::Cluster;
 use super::metrics::SENT;
+use super::{Cluster, RingView};
 use crate::engine::Engine;
 use crate::index::{MatchOp, Matcher};
 
 /// One node's answer: its series (and samples, unless only series were asked).
 pub(crate) type Rows = Vec<(SeriesKey, Vec<Sample>)>;
 
-/// A node's answer or why it failed.
+/// A node's answer (by its index in the read ring) or why it failed.
 type Answer = (NodeIndex, Result<Rows, ErrorResponse>);
 
 /// One series merged over the replicas that answered.
@@ -36,6 +36,8 @@ pub(crate) struct Merged {
 /// What a fan-out gathered: answers in time for the consistency level, and the channel on
 /// which the slower nodes still answer (for read repair).
 pub(crate) struct Gathered {
+    /// The ring the answers' node indexes refer to.
+    pub(crate) ring: Arc<RingView>,
     pub(crate) answers: Vec<(NodeIndex, Rows)>,
     pub(crate) late: mpsc::UnboundedReceiver<Answer>,
     pub(crate) outstanding: usize,
@@ -77,10 +79,11 @@ impl Cluster {
     ) -> Result<Rows, ErrorResponse> {
         let matchers = index_matchers(&req.matchers)?;
         let selected = engine.select_in_range(&matchers, req.start, req.end);
+        let view = self.view();
         let mut out = Vec::new();
         let mut total = 0u64;
         for (r, key) in selected {
-            if req.owned_only && !self.owns(key.id()) {
+            if req.owned_only && !view.owns(key.id()) {
                 continue;
             }
             if out.len() as u64 >= req.max_series {
@@ -108,11 +111,6 @@ impl Cluster {
         Ok(out)
     }
 
-    /// True when this node holds a copy of `id` under the adopted topology.
-    pub(crate) fn owns(&self, id: SeriesId) -> bool {
-        self.ring.owners(id.ring_position()).contains(&self.me)
-    }
-
     /// Asks the owners (this node included) for `req` and returns once every segment has
     /// `consistency` answers. `with_samples = false` asks for series only.
     pub(crate) async fn gather(
@@ -122,21 +120,23 @@ impl Cluster {
         with_samples: bool,
         consistency: Consistency,
     ) -> Result<Gathered, ErrorResponse> {
-        let need = consistency.required(self.replicas());
-        let order = self.ask_order();
+        let view = self.view();
+        let rv = view.read_ring().clone();
+        let need = consistency.required(rv.replicas());
+        let order = ask_order(&rv);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let req = Arc::new(req);
         let mut launched = 0;
         let first = if consistency == Consistency::One {
-            self.cover()
+            cover(&rv, &order)
         } else {
             order.len()
         };
         for &n in &order[..first] {
-            self.launch(n, engine, &req, with_samples, &tx);
+            self.launch(&rv, n, engine, &req, with_samples, &tx);
             launched += 1;
         }
-        let mut coverage = vec![0usize; self.ring.segment_count()];
+        let mut coverage = vec![0usize; rv.ring.segment_count()];
         let mut short = coverage.len();
         let mut answers = Vec::new();
         let mut failures = Vec::new();
@@ -153,13 +153,13 @@ impl Cluster {
                 if hedged && answered == launched {
                     break;
                 }
-                self.launch_rest(&order, &mut launched, engine, &req, with_samples, &tx);
+                self.launch_rest(&rv, &order, &mut launched, engine, &req, with_samples, &tx);
                 continue;
             };
             answered += 1;
             match res {
                 Ok(rows) => {
-                    for &seg in &self.segments_of[node.get()] {
+                    for &seg in &rv.segments_of[node.get()] {
                         coverage[seg as usize] += 1;
                         if coverage[seg as usize] == need {
                             short -= 1;
@@ -171,8 +171,8 @@ impl Cluster {
                     if matches!(e.code, ErrorCode::Limit | ErrorCode::BadRequest) {
                         return Err(e);
                     }
-                    failures.push(format!("{}: {e}", self.ring.node_id(node)));
-                    self.launch_rest(&order, &mut launched, engine, &req, with_samples, &tx);
+                    failures.push(format!("{}: {e}", rv.ring.node_id(node)));
+                    self.launch_rest(&rv, &order, &mut launched, engine, &req, with_samples, &tx);
                 }
             }
             if answered == launched && launched == order.len() && short > 0 {
@@ -191,44 +191,17 @@ impl Cluster {
             });
         }
         Ok(Gathered {
+            ring: rv,
             answers,
             late: rx,
             outstanding: launched - answered,
         })
     }
 
-    /// Nodes in the order a read asks them: this node first (no network), then the others.
-    fn ask_order(&self) -> Vec<NodeIndex> {
-        let mut order = vec![self.me];
-        order.extend(
-            (0..self.ring.node_count() as u32)
-                .map(NodeIndex)
-                .filter(|&n| n != self.me),
-        );
-        order
-    }
-
-    /// How many nodes of [`Cluster::ask_order`] cover every segment once (greedy).
-    fn cover(&self) -> usize {
-        let order = self.ask_order();
-        let mut covered = vec![false; self.ring.segment_count()];
-        let mut left = covered.len();
-        for (i, n) in order.iter().enumerate() {
-            for &s in &self.segments_of[n.get()] {
-                if !covered[s as usize] {
-                    covered[s as usize] = true;
-                    left -= 1;
-                }
-            }
-            if left == 0 {
-                return i + 1;
-            }
-        }
-        order.len()
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn launch_rest(
         self: &Arc<Self>,
+        rv: &Arc<RingView>,
         order: &[NodeIndex],
         launched: &mut usize,
         engine: &Arc<Engine>,
@@ -237,7 +210,7 @@ impl Cluster {
         tx: &mpsc::UnboundedSender<Answer>,
     ) {
         while *launched < order.len() {
-            self.launch(order[*launched], engine, req, with_samples, tx);
+            self.launch(rv, order[*launched], engine, req, with_samples, tx);
             *launched += 1;
         }
     }
@@ -245,6 +218,7 @@ impl Cluster {
     /// Starts asking node `n` (this node: a blocking local read).
     fn launch(
         self: &Arc<Self>,
+        rv: &Arc<RingView>,
         n: NodeIndex,
         engine: &Arc<Engine>,
         req: &Arc<SelectRequest>,
@@ -252,8 +226,10 @@ impl Cluster {
         tx: &mpsc::UnboundedSender<Answer>,
     ) {
         let (cluster, engine, req, tx) = (self.clone(), engine.clone(), req.clone(), tx.clone());
+        let node = rv.ring.node(n).clone();
+        let local = rv.me == Some(n);
         tokio::spawn(async move {
-            let res = if n == cluster.me {
+            let res = if local {
                 let c = cluster.clone();
                 tokio::task::spawn_blocking(move || c.local_select(&engine, &req, with_samples))
                     .await
@@ -264,7 +240,7 @@ impl Cluster {
                         })
                     })
             } else {
-                cluster.remote_select(n, &req, with_samples).await
+                cluster.remote_select(&node, &req, with_samples).await
             };
             let _ = tx.send((n, res));
         });
@@ -272,7 +248,7 @@ impl Cluster {
 
     async fn remote_select(
         &self,
-        n: NodeIndex,
+        n: &Node,
         req: &SelectRequest,
         with_samples: bool,
     ) -> Result<Rows, ErrorResponse> {
@@ -281,7 +257,7 @@ impl Cluster {
         } else {
             Request::Series(req.clone())
         };
-        let peer = self.ring.node_id(n);
+        let peer = n.id.as_str();
         let res = self.peers.call(n, &request).await;
         let outcome = res.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.metrics.add(
@@ -314,6 +290,35 @@ impl Cluster {
             message: format!("peer {peer}: {message}"),
         })
     }
+}
+
+/// Nodes in the order a read asks them: this node first (no network), then the others.
+fn ask_order(rv: &RingView) -> Vec<NodeIndex> {
+    let mut order: Vec<NodeIndex> = rv.me.into_iter().collect();
+    order.extend(
+        (0..rv.ring.node_count() as u32)
+            .map(NodeIndex)
+            .filter(|&n| Some(n) != rv.me),
+    );
+    order
+}
+
+/// How many nodes of `order` cover every segment once (greedy).
+fn cover(rv: &RingView, order: &[NodeIndex]) -> usize {
+    let mut covered = vec![false; rv.ring.segment_count()];
+    let mut left = covered.len();
+    for (i, n) in order.iter().enumerate() {
+        for &s in &rv.segments_of[n.get()] {
+            if !covered[s as usize] {
+                covered[s as usize] = true;
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            return i + 1;
+        }
+    }
+    order.len()
 }
 
 /// Decodes a select answer.

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use floe_ring::NodeIndex;
+use floe_ring::{Node, NodeIndex};
 use floe_storage_format::{Sample, SeriesId, SeriesKey};
 use floe_wire::proto::SeriesSamples;
 
-use super::Cluster;
 use super::metrics::{REPAIRED_SAMPLES, REPAIRS};
 use super::read::{Gathered, Merged, Rows, merge_answers};
+use super::{Cluster, RingView};
 use crate::server::AppState;
 
 /// Samples of `merged` that `theirs` does not hold bit for bit (both sorted by timestamp).
@@ -47,14 +47,16 @@ impl Cluster {
             g.outstanding -= 1;
         }
         let merged = merge_answers(&g.answers);
+        let rv = g.ring.clone();
         for (node, rows) in &g.answers {
-            let todo = self.differences(*node, rows, &merged);
+            let todo = differences(&rv, *node, rows, &merged);
             if todo.is_empty() {
                 continue;
             }
             let samples: usize = todo.iter().map(|(_, s)| s.len()).sum();
-            let peer = self.ring.node_id(*node).to_string();
-            match self.send_repair(state, *node, todo).await {
+            let peer = rv.ring.node_id(*node).to_string();
+            let target = (rv.me != Some(*node)).then(|| rv.ring.node(*node).clone());
+            match self.send_repair(state, target.as_ref(), todo).await {
                 Ok(()) => {
                     tracing::info!(peer, samples, "read repair");
                     self.metrics.add(REPAIRS, &[("peer", &peer)], 1);
@@ -65,37 +67,14 @@ impl Cluster {
         }
     }
 
-    /// The series `node` owns whose copy lacks samples of `merged`, with those samples.
-    fn differences(
-        &self,
-        node: NodeIndex,
-        rows: &Rows,
-        merged: &[Merged],
-    ) -> Vec<(SeriesKey, Vec<Sample>)> {
-        let theirs: HashMap<SeriesId, &Vec<Sample>> =
-            rows.iter().map(|(k, s)| (k.id(), s)).collect();
-        let mut out = Vec::new();
-        for m in merged {
-            let id = m.key.id();
-            if !self.ring.owners(id.ring_position()).contains(&node) {
-                continue;
-            }
-            let held = theirs.get(&id).map_or(&[][..], |s| s.as_slice());
-            let lacking = missing(&m.samples, held);
-            if !lacking.is_empty() {
-                out.push((m.key.clone(), lacking));
-            }
-        }
-        out
-    }
-
+    /// Stores `todo` on `node` (`None`: this node).
     async fn send_repair(
         &self,
         state: &Arc<AppState>,
-        node: NodeIndex,
+        node: Option<&Node>,
         todo: Vec<(SeriesKey, Vec<Sample>)>,
     ) -> Result<(), String> {
-        if node == self.me {
+        let Some(node) = node else {
             let keys: Vec<SeriesKey> = todo.iter().map(|(k, _)| k.clone()).collect();
             let samples: Vec<(u32, Sample)> = todo
                 .iter()
@@ -110,7 +89,7 @@ impl Cluster {
             .map_err(|e| e.to_string())?
             .map(|_| ())
             .map_err(|e| e.to_string());
-        }
+        };
         let series = todo
             .iter()
             .map(|(k, s)| SeriesSamples::encode_normalized(k, s))
@@ -120,6 +99,29 @@ impl Cluster {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// The series `node` owns in `rv` whose copy lacks samples of `merged`, with those samples.
+fn differences(
+    rv: &RingView,
+    node: NodeIndex,
+    rows: &Rows,
+    merged: &[Merged],
+) -> Vec<(SeriesKey, Vec<Sample>)> {
+    let theirs: HashMap<SeriesId, &Vec<Sample>> = rows.iter().map(|(k, s)| (k.id(), s)).collect();
+    let mut out = Vec::new();
+    for m in merged {
+        let id = m.key.id();
+        if !rv.is_owner(id, node) {
+            continue;
+        }
+        let held = theirs.get(&id).map_or(&[][..], |s| s.as_slice());
+        let lacking = missing(&m.samples, held);
+        if !lacking.is_empty() {
+            out.push((m.key.clone(), lacking));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

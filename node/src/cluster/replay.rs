@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use floe_ring::NodeIndex;
+use floe_ring::Node;
 use floe_wire::MAX_FRAME_BYTES;
 use floe_wire::proto::SeriesSamples;
 use tokio::sync::watch;
@@ -21,20 +21,16 @@ const PEEK_RECORDS: usize = 32;
 const PEEK_BYTES: usize = 16 << 20;
 
 impl Cluster {
-    /// Starts one replay task per peer; they stop when `stop` turns true.
-    pub(crate) fn start_replay(self: &Arc<Self>, stop: watch::Receiver<bool>) {
-        for i in 0..self.ring.node_count() {
-            let peer = NodeIndex(i as u32);
-            if self.journals[i].is_none() {
-                continue;
-            }
-            let (cluster, stop) = (self.clone(), stop.clone());
-            tokio::spawn(async move { cluster.replay_loop(peer, stop).await });
-        }
+    /// Starts the replay task of `peer`'s journal; it stops when `stop` turns true.
+    pub(crate) fn start_replay(self: &Arc<Self>, peer: String, stop: watch::Receiver<bool>) {
+        let cluster = self.clone();
+        tokio::spawn(async move { cluster.replay_loop(peer, stop).await });
     }
 
-    async fn replay_loop(self: Arc<Self>, peer: NodeIndex, mut stop: watch::Receiver<bool>) {
-        let wake = self.wake[peer.get()].clone();
+    async fn replay_loop(self: Arc<Self>, peer: String, mut stop: watch::Receiver<bool>) {
+        let Some((_, wake)) = self.lock_journals().get(&peer).cloned() else {
+            return;
+        };
         let every = self.settings.journal_retry_interval;
         loop {
             // A retry timer, not a synchronisation: the journal is also woken on append.
@@ -43,18 +39,17 @@ impl Cluster {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            if let Err(e) = self.drain(peer).await {
-                tracing::debug!(peer = self.ring.node_id(peer), error = %e, "journal replay paused");
+            if let Err(e) = self.drain(&peer).await {
+                tracing::debug!(peer, error = %e, "journal replay paused");
             }
         }
     }
 
     /// Delivers records until the journal is empty or the peer fails.
-    async fn drain(&self, peer: NodeIndex) -> Result<(), String> {
-        let Some(journal) = self.journals[peer.get()].clone() else {
+    async fn drain(&self, id: &str) -> Result<(), String> {
+        let Some((journal, _)) = self.lock_journals().get(id).cloned() else {
             return Ok(());
         };
-        let id = self.ring.node_id(peer).to_string();
         let mut delivered = 0u64;
         loop {
             if journal.is_empty() {
@@ -67,6 +62,13 @@ impl Cluster {
                 }
                 return Ok(());
             }
+            let Some(peer) = self.member_node(id) else {
+                return Err(format!(
+                    "{} records wait for {id}, which is not in the topology any more; they \
+                     are kept until it returns",
+                    journal.pending_records()
+                ));
+            };
             let j = journal.clone();
             let records = tokio::task::spawn_blocking(move || j.peek(PEEK_RECORDS, PEEK_BYTES))
                 .await
@@ -83,7 +85,7 @@ impl Cluster {
                         "peer answers again: replaying its journal"
                     );
                 }
-                self.deliver(peer, &id, &bytes).await?;
+                self.deliver(&peer, &bytes).await?;
                 delivered += 1;
                 let j = journal.clone();
                 tokio::task::spawn_blocking(move || j.ack(pos))
@@ -95,7 +97,8 @@ impl Cluster {
     }
 
     /// Sends one record; Ok when delivered or when it can never be (then logged and counted).
-    async fn deliver(&self, peer: NodeIndex, id: &str, bytes: &[u8]) -> Result<(), String> {
+    async fn deliver(&self, peer: &Node, bytes: &[u8]) -> Result<(), String> {
+        let id = peer.id.as_str();
         let series: Vec<SeriesSamples> = match floe_wire::decode_frame(bytes, MAX_FRAME_BYTES) {
             Ok(s) => s,
             Err(e) => {

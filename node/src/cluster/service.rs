@@ -69,6 +69,9 @@ fn allowed(role: &Role, req: &Request) -> Result<(), Response> {
         req,
         Request::Select(_)
             | Request::Series(_)
+            | Request::RangeRead(_)
+            | Request::RangeDigest(_)
+            | Request::Ring(_)
             | Request::Write(WriteRequest {
                 mode: WriteMode::Replica,
                 ..
@@ -141,11 +144,50 @@ fn error(code: ErrorCode, message: String) -> Response {
 
 async fn dispatch(cluster: &Arc<Cluster>, state: &Arc<AppState>, req: Request) -> Response {
     match req {
-        Request::Topology => Response::Topology(TopologyResponse {
-            topology: cluster.topology,
-            toml: cluster.toml.clone(),
-            node: cluster.node_id().to_string(),
-        }),
+        Request::Topology => {
+            let view = cluster.view();
+            let rv = view.read_ring();
+            Response::Topology(TopologyResponse {
+                topology: rv.tref,
+                toml: rv.topology.to_toml(),
+                node: cluster.node_id().to_string(),
+            })
+        }
+        Request::RangeRead(r) => {
+            if let Err(e) = cluster.check_topology(r.topology) {
+                return Response::Error(e);
+            }
+            let engine = state.sink.engine().clone();
+            match tokio::task::spawn_blocking(move || super::rebalance::range_read(&engine, &r))
+                .await
+            {
+                Ok(Ok(page)) => Response::RangeRead(page),
+                Ok(Err(e)) => Response::Error(e),
+                Err(e) => error(ErrorCode::Internal, format!("range read task failed: {e}")),
+            }
+        }
+        Request::RangeDigest(d) => {
+            if let Err(e) = cluster.check_topology(d.topology) {
+                return Response::Error(e);
+            }
+            let engine = state.sink.engine().clone();
+            match tokio::task::spawn_blocking(move || {
+                super::rebalance::range_digest(&engine, d.range, d.per_series)
+            })
+            .await
+            {
+                Ok(Ok(digest)) => Response::RangeDigest(digest),
+                Ok(Err(e)) => Response::Error(e),
+                Err(e) => error(
+                    ErrorCode::Internal,
+                    format!("range digest task failed: {e}"),
+                ),
+            }
+        }
+        Request::Ring(r) => match cluster.handle_ring(r).await {
+            Ok(status) => Response::Ring(Box::new(status)),
+            Err(e) => Response::Error(e),
+        },
         Request::Write(w) => match write(cluster, state, w).await {
             Ok(r) => Response::Write(r),
             Err(e) => Response::Error(e),

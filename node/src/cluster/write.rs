@@ -5,16 +5,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use floe_ring::NodeIndex;
+use floe_ring::Node;
 use floe_storage_format::{Sample, SeriesKey};
 use floe_wire::proto::{
     Consistency, ErrorCode, Request, SeriesSamples, WriteMode, WriteRequest, WriteResponse,
 };
 use tokio::sync::mpsc;
 
-use super::Cluster;
 use super::metrics::{DROPPED, JOURNALED, SENT, WRITES};
 use super::peers::PeerError;
+use super::{Cluster, View};
 use crate::server::AppState;
 use crate::server::sink::IngestError;
 
@@ -101,40 +101,53 @@ enum Outcome {
     Refused(IngestError),
 }
 
-/// Which owners must store which series, grouped by owner list.
+/// Which owners must store which series, grouped by owner list (during a rebalance each
+/// series has two: its owners in the current and in the target topology, and the write needs
+/// its acknowledgements in both).
 struct Plan {
-    /// Per owner list: its nodes, and acknowledgements so far.
-    groups: Vec<(Vec<NodeIndex>, usize)>,
-    /// Per node index: the series it owns, and the groups it belongs to.
+    /// Per owner list: its members, and acknowledgements so far.
+    groups: Vec<(Vec<usize>, usize)>,
+    /// Per member: the series it owns, and the groups it belongs to.
     per_node: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
 impl Plan {
-    fn new(cluster: &Cluster, batch: &[SeriesBatch]) -> Plan {
-        let ring = &cluster.ring;
-        let mut index: HashMap<&[NodeIndex], usize> = HashMap::new();
-        let mut groups = Vec::new();
-        let mut per_node = vec![(Vec::new(), Vec::new()); ring.node_count()];
+    fn new(view: &View, batch: &[SeriesBatch]) -> Plan {
+        let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
+        let mut groups: Vec<(Vec<usize>, usize)> = Vec::new();
+        let mut per_node = vec![(Vec::new(), Vec::new()); view.members.len()];
+        let mut seen: Vec<usize> = Vec::new();
         for (i, s) in batch.iter().enumerate() {
-            let owners = ring.owners(s.key.id().ring_position());
-            let next = groups.len();
-            let g = *index.entry(owners).or_insert(next);
-            if g == next {
-                groups.push((owners.to_vec(), 0));
-                for o in owners {
-                    per_node[o.get()].1.push(g);
+            seen.clear();
+            for rv in view.write_rings() {
+                let owners: Vec<usize> = rv
+                    .ring
+                    .owners(s.key.id().ring_position())
+                    .iter()
+                    .map(|o| rv.member_of[o.get()])
+                    .collect();
+                for &m in &owners {
+                    if !seen.contains(&m) {
+                        seen.push(m);
+                        per_node[m].0.push(i);
+                    }
                 }
-            }
-            for o in owners {
-                per_node[o.get()].0.push(i);
+                let next = groups.len();
+                let g = *index.entry(owners.clone()).or_insert(next);
+                if g == next {
+                    for &m in &owners {
+                        per_node[m].1.push(g);
+                    }
+                    groups.push((owners, 0));
+                }
             }
         }
         Plan { groups, per_node }
     }
 
     /// Counts `node`'s acknowledgement; true when every group has `need`.
-    fn ack(&mut self, node: NodeIndex, need: usize) -> bool {
-        for &g in &self.per_node[node.get()].1 {
+    fn ack(&mut self, node: usize, need: usize) -> bool {
+        for &g in &self.per_node[node].1 {
             self.groups[g].1 += 1;
         }
         self.satisfied(need)
@@ -164,8 +177,10 @@ impl Cluster {
         let samples = SeriesBatch::count(&batch) as u64;
         let keys: Vec<&SeriesKey> = batch.iter().map(|s| &s.key).collect();
         state.sink.check_request(&keys, samples as usize)?;
-        let need = consistency.required(self.replicas());
-        let mut plan = Plan::new(self, &batch);
+        let view = self.view();
+        let replicas = view.current.replicas();
+        let need = consistency.required(replicas);
+        let mut plan = Plan::new(&view, &batch);
         let batch = Arc::new(batch);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut launched = 0;
@@ -175,11 +190,18 @@ impl Cluster {
                 continue;
             }
             launched += 1;
-            let to = NodeIndex(node as u32);
-            let (cluster, state, batch, tx) =
-                (self.clone(), state.clone(), batch.clone(), tx.clone());
+            let to = node;
+            let (cluster, state, batch, tx, view) = (
+                self.clone(),
+                state.clone(),
+                batch.clone(),
+                tx.clone(),
+                view.clone(),
+            );
             tokio::spawn(async move {
-                let outcome = cluster.store_on(&state, protocol, to, &batch, &idx).await;
+                let outcome = cluster
+                    .store_on(&state, &view, protocol, to, &batch, &idx)
+                    .await;
                 let _ = tx.send((to, outcome));
             });
         }
@@ -211,7 +233,7 @@ impl Cluster {
                  for consistency {consistency}; {journaled} missed copies wait in this node's \
                  journals so far (retrying the write is safe; see this node's log if an \
                  owner refused it)",
-                self.replicas()
+                replicas
             )));
         }
         self.metrics.add(WRITES, &[("outcome", "ok")], 1);
@@ -228,12 +250,13 @@ impl Cluster {
     async fn store_on(
         self: &Arc<Self>,
         state: &Arc<AppState>,
+        view: &View,
         protocol: &'static str,
-        to: NodeIndex,
+        to: usize,
         batch: &Arc<Vec<SeriesBatch>>,
         idx: &[usize],
     ) -> Outcome {
-        if to == self.me {
+        if Some(to) == view.me {
             let (keys, samples) = local_parts(batch, idx);
             let st = state.clone();
             let res =
@@ -245,6 +268,7 @@ impl Cluster {
                 Ok(Err(_)) | Err(_) => Outcome::Failed { journaled: false },
             };
         }
+        let to = &view.members[to];
         let mut stored = true;
         let mut journaled = true;
         for part in split_by_bytes(batch, idx, FORWARD_BYTES) {
@@ -258,12 +282,12 @@ impl Cluster {
                 Ok(()) => {}
                 Err(PeerError::Server { error, .. }) if permanent(error.code) => {
                     // Replaying it would be refused again: say so loudly, do not journal.
-                    tracing::error!(peer = self.ring.node_id(to), %error, "an owner refused a forwarded write as invalid; that copy is missing there");
+                    tracing::error!(peer = to.id, %error, "an owner refused a forwarded write as invalid; that copy is missing there");
                     stored = false;
                     journaled = false;
                 }
                 Err(e) => {
-                    tracing::debug!(peer = self.ring.node_id(to), error = %e, "forward failed; journaling");
+                    tracing::debug!(peer = to.id, error = %e, "forward failed; journaling");
                     stored = false;
                     journaled &= self.journal(to, &series).await;
                 }
@@ -279,7 +303,7 @@ impl Cluster {
     /// Sends `series` to node `to` to store (a forward, a replay or a repair).
     pub(crate) async fn send_replica(
         &self,
-        to: NodeIndex,
+        to: &Node,
         series: Vec<SeriesSamples>,
     ) -> Result<(), super::peers::PeerError> {
         self.send_replica_with(to, series, false).await
@@ -288,17 +312,17 @@ impl Cluster {
     /// [`Cluster::send_replica`]; with `probe`, even to a peer marked down.
     pub(crate) async fn send_replica_with(
         &self,
-        to: NodeIndex,
+        to: &Node,
         series: Vec<SeriesSamples>,
         probe: bool,
     ) -> Result<(), super::peers::PeerError> {
         let req = Request::Write(WriteRequest {
-            topology: self.topology,
+            topology: self.topology(),
             consistency: Consistency::One,
             mode: WriteMode::Replica,
             series,
         });
-        let peer = self.ring.node_id(to);
+        let peer = to.id.as_str();
         let res = if probe {
             self.peers.probe(to, &req).await
         } else {
@@ -318,10 +342,16 @@ impl Cluster {
     }
 
     /// Appends `series` to the journal of `to`; false (logged, counted) when it cannot.
-    async fn journal(&self, to: NodeIndex, series: &[SeriesSamples]) -> bool {
-        let peer = self.ring.node_id(to).to_string();
-        let Some(journal) = self.journals[to.get()].clone() else {
-            return false;
+    async fn journal(self: &Arc<Self>, to: &Node, series: &[SeriesSamples]) -> bool {
+        let peer = to.id.clone();
+        let (journal, wake) = match self.journal_of(&peer) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(peer, error = %e, "cannot open the journal of a peer; the copy is lost until anti-entropy");
+                self.metrics
+                    .add(DROPPED, &[("peer", &peer), ("reason", "journal")], 1);
+                return false;
+            }
         };
         let record = match floe_wire::encode_frame(series) {
             Ok(r) => r,
@@ -336,7 +366,7 @@ impl Cluster {
         match res {
             Ok(Ok(())) => {
                 self.metrics.add(JOURNALED, &[("peer", &peer)], 1);
-                self.wake[to.get()].notify_one();
+                wake.notify_one();
                 true
             }
             Ok(Err(e)) => {

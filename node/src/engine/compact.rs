@@ -374,7 +374,7 @@ fn finish_outputs(
     Ok((added, removed))
 }
 
-fn publish(inner: &Inner, removed: &BTreeSet<u64>, added: Vec<LiveBlock>) {
+pub(super) fn publish(inner: &Inner, removed: &BTreeSet<u64>, added: Vec<LiveBlock>) {
     let mut st = write_lock(&inner.state);
     let mut blocks: Vec<Arc<LiveBlock>> = st
         .blocks
@@ -386,7 +386,7 @@ fn publish(inner: &Inner, removed: &BTreeSet<u64>, added: Vec<LiveBlock>) {
     st.blocks = Arc::new(blocks);
 }
 
-fn delete_files(inner: &Inner, blocks: &[Arc<LiveBlock>]) -> Result<(), EngineError> {
+pub(super) fn delete_files(inner: &Inner, blocks: &[Arc<LiveBlock>]) -> Result<(), EngineError> {
     for b in blocks {
         let path = block_path(&inner.config.dir, &b.entry);
         std::fs::remove_file(&path).map_err(|e| io_err("remove compacted block", &path, e))?;

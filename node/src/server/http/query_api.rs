@@ -43,6 +43,15 @@ impl ApiError {
         }
     }
 
+    /// `conflict`, 409: the request contradicts the state (e.g. a rebalance runs).
+    pub(super) fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            error_type: "conflict",
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
+
     /// `not_found`, 404.
     pub(super) fn not_found(message: impl Into<String>) -> Self {
         Self {
