@@ -453,6 +453,135 @@ impl TestCluster {
         .context("build a topology with another version")
     }
 
+    // ---- topology changes (rebalance) -----------------------------------------------------
+
+    /// Adds a node that is not in the topology yet: id `n{len+1}`, fresh ports, a
+    /// certificate, a directory and a config, not started. Its entry (for a new topology) is
+    /// [`TestCluster::node_entry`]; give it its topology with [`TestCluster::set_node_topology`].
+    pub fn add_node(&mut self, zone: &str) -> anyhow::Result<usize> {
+        let i = self.nodes.len();
+        let id = ClusterSpec::node_id(i);
+        let ports = ports::allocate(1)?[0];
+        files::ensure_cert(&self.certs_dir(), &Subject::Node(id.clone()))?;
+        let dir = self.root.join(&id);
+        std::fs::create_dir_all(dir.join("data"))
+            .with_context(|| format!("create {}", dir.display()))?;
+        self.nodes.push(NodeSlot {
+            id,
+            zone: zone.to_string(),
+            ports,
+            dir,
+            topology_path: self.topology_path(),
+            overrides: toml::Table::new(),
+            process: None,
+            starts: 0,
+        });
+        self.write_config(i)?;
+        Ok(i)
+    }
+
+    /// Node `i`'s topology entry (weight 1, its zone).
+    pub fn node_entry(&self, i: usize) -> floe_ring::Node {
+        let slot = &self.nodes[i];
+        floe_ring::Node {
+            id: slot.id.clone(),
+            quic_addr: slot.ports.quic,
+            http_addr: slot.ports.http,
+            zone: slot.zone.clone(),
+            weight: 1,
+        }
+    }
+
+    /// The next topology version with `nodes` (indexes) as its members, and `zones` changed
+    /// (index, zone).
+    pub fn next_topology(
+        &self,
+        nodes: &[usize],
+        zones: &[(usize, &str)],
+    ) -> anyhow::Result<Topology> {
+        let t = &self.topology;
+        let entries = nodes
+            .iter()
+            .map(|&i| {
+                let mut n = self.node_entry(i);
+                if let Some((_, z)) = zones.iter().find(|(j, _)| *j == i) {
+                    n.zone = (*z).to_string();
+                }
+                n
+            })
+            .collect();
+        Topology::new(
+            t.cluster(),
+            t.version() + 1,
+            t.replication_factor(),
+            t.vnodes_per_weight(),
+            entries,
+        )
+        .context("build the next topology")
+    }
+
+    /// Records `topology` as the cluster's (after a change finished): zones of its nodes too.
+    pub fn adopt_topology(&mut self, topology: Topology) {
+        for n in topology.nodes() {
+            if let Some(i) = self.index_of(&n.id) {
+                self.nodes[i].zone = n.zone.clone();
+            }
+        }
+        self.topology = topology;
+    }
+
+    /// `POST /api/v1/admin/ring/apply` of `topology` through node `i`.
+    pub fn ring_apply(&self, i: usize, topology: &Topology) -> anyhow::Result<Response> {
+        http::post(
+            self.http_addr(i),
+            "/api/v1/admin/ring/apply",
+            topology.to_toml().as_bytes(),
+        )
+    }
+
+    /// `GET /api/v1/admin/ring/status` through node `i`: the `data` document.
+    pub fn ring_status(&self, i: usize) -> anyhow::Result<serde_json::Value> {
+        let r = http::get(self.http_addr(i), "/api/v1/admin/ring/status")?;
+        anyhow::ensure!(
+            r.status == 200,
+            "ring status answered {}: {}",
+            r.status,
+            r.text()
+        );
+        Ok(r.json()?["data"].clone())
+    }
+
+    /// Waits until node `i` reports the whole cluster stable at `version`.
+    pub fn wait_ring_stable(
+        &self,
+        i: usize,
+        version: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        wait_until(
+            &format!("the cluster to be stable at topology version {version}"),
+            timeout,
+            || {
+                let s = self.ring_status(i)?;
+                let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
+                Ok(s["state"] == "stable"
+                    && s["current"]["version"] == version
+                    && nodes.iter().all(|n| {
+                        n["reachable"] == true
+                            && n["current_version"] == version
+                            && n["target_version"].is_null()
+                    }))
+            },
+        )
+        .with_context(|| {
+            format!(
+                "last status: {}",
+                self.ring_status(i)
+                    .map_or_else(|e| e.to_string(), |v| v.to_string())
+            )
+        })
+    }
+
     // ---- addresses, files and certificates ----------------------------------------------
 
     /// Number of nodes.

@@ -42,6 +42,7 @@ pub mod load;
 pub mod peer;
 pub mod ports;
 pub mod process;
+pub mod rebalance;
 pub mod wait;
 
 pub use binary::{FLOED_BIN_ENV, floed_bin, workspace_root};
