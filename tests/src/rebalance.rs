@@ -195,6 +195,12 @@ impl Workload {
             .len()
     }
 
+    /// Batches attempted so far (acknowledged or failed).
+    pub fn attempted(&self) -> usize {
+        let l = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        l.acked.len() + l.failed.len()
+    }
+
     /// Stops the threads and returns what they saw.
     pub fn stop(self) -> WorkloadLog {
         self.stop.store(true, Ordering::Release);

@@ -516,6 +516,9 @@ pub struct RingStatus {
     pub current: TopologyRef,
     /// The target of a running change.
     pub target: Option<TopologyRef>,
+    /// The topology adopted before the current one (`None` for a node that has only ever had
+    /// one, such as a node waiting to join).
+    pub previous: Option<TopologyRef>,
     /// Where it is.
     pub phase: RingPhase,
     /// Its streaming job, if one runs or ran for the current change.

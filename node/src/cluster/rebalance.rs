@@ -302,6 +302,7 @@ impl Cluster {
             node: self.node_id().to_string(),
             current: view.current.tref,
             target: view.target.as_ref().map(|t| t.tref),
+            previous: view.previous,
             phase: view.reported_phase(),
             job,
         }
@@ -650,8 +651,13 @@ impl Cluster {
         let view = self.view();
         if let Some(target) = view.target.clone() {
             let t = target.tref;
+            let old = view.current.tref;
             let statuses = self.collect_status(&view).await;
-            let at_target = |s: &RingStatus| s.current == t || s.target == Some(t);
+            // A node that finished the change has the target as current and the old one as
+            // previous (a node waiting to join also has the target as current, but no
+            // previous: it still needs the prepare).
+            let finished = |s: &RingStatus| s.current == t && s.previous == Some(old);
+            let at_target = |s: &RingStatus| finished(s) || s.target == Some(t);
             let mut all_prepared = true;
             let mut all_synced = true;
             let mut any_committed = false;
@@ -667,7 +673,7 @@ impl Cluster {
                     all_prepared = false;
                     all_synced = false;
                     all_committed = false;
-                    if s.target.is_none() && s.current == view.current.tref {
+                    if s.target.is_none() {
                         let req = RingRequest::Prepare {
                             old: view.current.topology.to_toml(),
                             new: target.topology.to_toml(),
@@ -678,7 +684,7 @@ impl Cluster {
                     }
                     continue;
                 }
-                let finished = s.current == t;
+                let finished = finished(s);
                 let committed = finished || s.phase == RingPhase::Committed;
                 any_committed |= committed;
                 all_committed &= committed;
@@ -978,7 +984,8 @@ impl Cluster {
         let statuses = self.collect_status(&view).await;
         for (id, res) in &statuses {
             if let Ok(s) = res
-                && (s.current == t.tref || s.phase == RingPhase::Committed)
+                && ((s.current == t.tref && s.previous == Some(view.current.tref))
+                    || s.phase == RingPhase::Committed)
             {
                 return Err(RingError::new(
                     409,
