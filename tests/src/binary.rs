@@ -24,8 +24,18 @@ pub fn floed_bin() -> anyhow::Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The `floectl` binary, built once per process like [`floed_bin`].
+pub fn floectl_bin() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build("floe-ctl", "floectl").map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 fn locate_or_build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(FLOED_BIN_ENV) {
+    if bin == "floed"
+        && let Some(path) = std::env::var_os(FLOED_BIN_ENV)
+    {
         let path = PathBuf::from(path);
         if !path.is_file() {
             bail!("{FLOED_BIN_ENV}={} is not a file", path.display());

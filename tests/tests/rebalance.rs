@@ -93,6 +93,22 @@ fn moved_ratio(
     Ok(ratio)
 }
 
+/// Runs floectl; its stdout, or an error with its output when it fails.
+fn floectl(args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(floe_tests::floectl_bin()?)
+        .args(args)
+        .output()
+        .context("run floectl")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "floectl {args:?} exited with {}:\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
 fn all(cluster: &TestCluster) -> Vec<usize> {
     (0..cluster.len()).collect()
 }
@@ -145,8 +161,21 @@ fn removing_a_node_drains_it_first() -> anyhow::Result<()> {
     let w = Workload::start(cluster.http_addrs()[..2].to_vec(), SERIES, EVERY);
     wait_acked(&w, PRELOAD)?;
     let next = cluster.next_topology(&[0, 1], &[])?;
-    let r = cluster.ring_apply(0, &next)?;
-    anyhow::ensure!(r.status == 200, "apply answered {}: {}", r.status, r.text());
+    // Through the operators' tool: apply and wait, as docs/operations.md says.
+    let file = cluster.dir().join("topology.v2.toml");
+    std::fs::write(&file, next.to_toml())?;
+    let out = floectl(&[
+        "ring",
+        "apply",
+        "--topology",
+        &file.display().to_string(),
+        "--node",
+        &cluster.http_addr(0).to_string(),
+        "--wait",
+        "--timeout",
+        "180",
+    ])?;
+    println!("floectl ring apply --wait:\n{out}");
     cluster.wait_ring_stable(0, next.version(), CHANGE_TIMEOUT)?;
     let written = w.attempted();
     let done = w.acked();
@@ -322,6 +351,81 @@ fn a_wiped_node_is_rebuilt_from_its_peers() -> anyhow::Result<()> {
     let log = w.stop();
     let stored = check_after(&cluster, 1, &log, t0, &topology)?;
     println!("n2 streamed {streamed} samples of {stored} distinct stored");
+    cluster.check_logs(&[])?;
+    Ok(())
+}
+
+#[test]
+fn an_aborted_change_returns_to_the_old_topology() -> anyhow::Result<()> {
+    let _one = serial();
+    println!(
+        "checks: adding n4 is aborted with floectl while n4 streams; every node returns to \
+         topology 1, n4 reports removed and deletes what it streamed, nothing acknowledged is \
+         lost and the replicas of topology 1 agree"
+    );
+    let mut cluster = TestCluster::start(ClusterSpec::new(3, 2))?;
+    let before = cluster.topology().clone();
+    let w = Workload::start(cluster.http_addrs(), SERIES, EVERY);
+    wait_acked(&w, PRELOAD)?;
+    let new = cluster.add_node("z4")?;
+    let next = cluster.next_topology(&[0, 1, 2, new], &[])?;
+    cluster.set_node_topology(new, &next)?;
+    cluster.set_node_config(new, "[cluster]\nrebalance_max_bytes_per_s = 8000\n")?;
+    cluster.start_node(new)?;
+    let file = cluster.dir().join("topology.v2.toml");
+    std::fs::write(&file, next.to_toml())?;
+    let node = cluster.http_addr(1).to_string();
+    floectl(&[
+        "ring",
+        "apply",
+        "--topology",
+        &file.display().to_string(),
+        "--node",
+        &node,
+    ])?;
+    let id = cluster.node_id(new).to_string();
+    wait_until("n4 to stream", CHANGE_TIMEOUT, || {
+        let s = cluster.ring_status(0)?;
+        Ok(s["nodes"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n["id"] == id.as_str() && n["ranges_done"].as_u64().unwrap_or(0) >= 1)
+        }))
+    })?;
+    let out = floectl(&["ring", "abort", "--node", &node])?;
+    println!("floectl ring abort:\n{out}");
+    cluster.wait_ring_stable(0, before.version(), CHANGE_TIMEOUT)?;
+    let s = cluster.ring_status(new)?;
+    let me = s["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == id.as_str()).cloned())
+        .context("n4 in its own status")?;
+    anyhow::ensure!(me["phase"] == "removed", "n4 after the abort: {me}");
+    wait_until(
+        "n4 to delete what it streamed",
+        Duration::from_secs(30),
+        || {
+            Ok(cluster
+                .metric(new, "floe_rebalance_purged_series_total", &[])?
+                .unwrap_or(0.0)
+                > 0.0)
+        },
+    )?;
+    // A second abort has nothing to abort; a commit of the aborted target is refused.
+    let again = cluster.ring_status(0)?;
+    anyhow::ensure!(again["state"] == "stable", "{again}");
+    let status = floectl(&["ring", "status", "--node", &node, "--json"])?;
+    let last: serde_json::Value =
+        serde_json::from_str(status.lines().last().context("floectl printed nothing")?)?;
+    anyhow::ensure!(
+        last["current"]["version"] == before.version(),
+        "floectl ring status after the abort: {last}"
+    );
+    cluster.stop(new)?;
+    let done = w.acked();
+    wait_acked(&w, done + 10)?;
+    let t0 = w.t0;
+    let log = w.stop();
+    check_after(&cluster, 2, &log, t0, &before)?;
     cluster.check_logs(&[])?;
     Ok(())
 }

@@ -232,6 +232,22 @@ mod tests {
     }
 
     #[test]
+    fn frames_of_the_previous_version_still_decode() {
+        // Version 3 only appended enum variants: a version 2 frame (a journal record written
+        // before an upgrade) decodes unchanged; older versions are refused.
+        let mut frame = encode_frame(&(7u8, "ab")).expect("encode");
+        frame[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let back: (u8, String) = decode_frame(&frame, MAX_FRAME_BYTES).expect("v2 decodes");
+        assert_eq!(back, (7, "ab".to_string()));
+        frame[4..6].copy_from_slice(&1u16.to_le_bytes());
+        let err = decode_frame::<(u8, String)>(&frame, MAX_FRAME_BYTES).expect_err("v1");
+        assert!(
+            matches!(err, WireError::VersionMismatch { theirs: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn encoder_refuses_payload_above_max() {
         let err = encode_frame_with_max(&vec![0u8; 100], 64).expect_err("too large");
         assert!(
