@@ -53,6 +53,8 @@ fn a_topology_mismatch_is_refused_naming_both_versions() -> anyhow::Result<()> {
     let v2 = topology_ref(&v2_topology);
     let n3 = 2;
     cluster.stop(n3)?;
+    // A restarted node keeps the topology it adopted unless told to take the file's.
+    cluster.set_node_config(n3, "[cluster]\nadopt_topology_file = true\n")?;
     cluster.set_node_topology(n3, &v2_topology)?;
     cluster.start_node(n3)?;
 

@@ -432,6 +432,10 @@ pub enum RingRequest {
         old: String,
         /// The target topology.
         new: String,
+        /// An operator applied it (again): a target aborted before may be prepared anew.
+        /// The driver's catch-up prepares are not forced, so a node that missed an abort
+        /// cannot revive the change.
+        force: bool,
     },
     /// Every gained range is verified everywhere: read from the target's owners.
     Commit {

@@ -45,6 +45,10 @@ pub struct ClusterConfig {
     /// Refill this node from its peers at start (after its disk was wiped or lost);
     /// resumable, and the node serves meanwhile. Also the `--rebuild` flag. Default false.
     pub rebuild: bool,
+    /// Act on the topology file even when the data directory holds another adopted topology
+    /// (and drop a running change on this node). For recovery by hand only: a topology
+    /// changes safely through `floectl ring apply`. Default false.
+    pub adopt_topology_file: bool,
 }
 
 impl Default for ClusterConfig {
@@ -62,6 +66,7 @@ impl Default for ClusterConfig {
             journal_retry_interval: "1s".into(),
             rebalance_max_bytes_per_s: 64 << 20,
             rebuild: false,
+            adopt_topology_file: false,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct ClusterSettings {
     pub rebalance_max_bytes_per_s: u64,
     /// Rebuild at start.
     pub rebuild: bool,
+    /// The topology file wins over the adopted state.
+    pub adopt_topology_file: bool,
 }
 
 fn bad(setting: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -156,6 +163,7 @@ impl ClusterConfig {
             )?,
             rebalance_max_bytes_per_s: self.rebalance_max_bytes_per_s,
             rebuild: self.rebuild,
+            adopt_topology_file: self.adopt_topology_file,
         }))
     }
 }

@@ -141,7 +141,9 @@ impl Rebalance {
         file: Topology,
         settings: &ClusterSettings,
     ) -> Result<(View, Rebalance), String> {
-        let mut p = match state::load(data_dir).map_err(bad_state)? {
+        let loaded = state::load(data_dir).map_err(bad_state)?;
+        let fresh = loaded.is_none();
+        let mut p = match loaded {
             Some(p) => p,
             None => Persisted {
                 format: STATE_FORMAT,
@@ -155,21 +157,32 @@ impl Rebalance {
             },
         };
         let current = Topology::parse(&p.current).map_err(|e| bad_state(e.to_string()))?;
-        if p.target.is_none() && file.version() > current.version() {
+        if !fresh && file.content_hash() != current.content_hash() && settings.adopt_topology_file
+        {
             tracing::warn!(
                 file = file.version(),
                 adopted = current.version(),
-                "the topology file is newer than the adopted topology and no rebalance runs: adopting the file (use floectl ring apply to change a running cluster)"
+                "adopt_topology_file is set: acting on the topology file instead of the adopted topology; a running change is dropped on this node"
             );
+            p.previous = None;
             p.current = file.to_toml();
-        } else if file.content_hash() != current.content_hash() {
-            tracing::info!(
+            p.target = None;
+            p.phase = "stable".into();
+            p.job = None;
+        } else if !fresh && file.content_hash() != current.content_hash() {
+            // Adopting a file behind the cluster's back would skip the streaming: a topology
+            // changes only through a rebalance (floectl ring apply).
+            tracing::warn!(
                 file = file.version(),
                 adopted = current.version(),
-                "the topology adopted in the data directory differs from the topology file; acting on the adopted one"
+                "the topology file differs from the topology adopted in the data directory; acting on the adopted one (change a running cluster with floectl ring apply)"
             );
         }
-        if settings.rebuild {
+        if settings.rebuild && p.target.is_some() {
+            tracing::warn!(
+                "rebuild requested while a rebalance runs: ignored; the rebalance streams the ranges this node gains, rebuild it after the change finishes"
+            );
+        } else if settings.rebuild {
             let cur = Topology::parse(&p.current).map_err(|e| bad_state(e.to_string()))?;
             let tref = TopologyRef {
                 version: cur.version(),
@@ -315,7 +328,7 @@ impl Cluster {
     ) -> Result<RingStatus, ErrorResponse> {
         match req {
             RingRequest::Status => {}
-            RingRequest::Prepare { old, new } => self.prepare(&old, &new)?,
+            RingRequest::Prepare { old, new, force } => self.prepare(&old, &new, force)?,
             RingRequest::Commit { target } => self.commit(target)?,
             RingRequest::Abort { target } => self.abort(target)?,
             RingRequest::Rebuild => self.request_rebuild()?,
@@ -324,7 +337,7 @@ impl Cluster {
     }
 
     /// Adopts `new` as the target of a change from `old` (idempotent).
-    pub(crate) fn prepare(&self, old: &str, new: &str) -> Result<(), ErrorResponse> {
+    pub(crate) fn prepare(&self, old: &str, new: &str, force: bool) -> Result<(), ErrorResponse> {
         let bad = |what: &str, e: floe_ring::RingError| {
             refuse(ErrorCode::BadRequest, format!("{what} topology: {e}"))
         };
@@ -349,10 +362,23 @@ impl Cluster {
                     ),
                 ));
             }
+            if force {
+                p.aborted.retain(|h| *h != hex(new_ref.hash));
+            }
+            if p
+                .job
+                .as_ref()
+                .is_some_and(|j| j.kind() == JobKind::Rebuild && !j.finished)
+            {
+                return Err(refuse(
+                    ErrorCode::Unavailable,
+                    format!("node {me} is rebuilding; the change waits until the rebuild is done"),
+                ));
+            }
             if p.aborted.contains(&hex(new_ref.hash)) {
                 return Err(refuse(
                     ErrorCode::BadRequest,
-                    format!("the change to topology {new_ref} was aborted on node {me}; plan a new version"),
+                    format!("the change to topology {new_ref} was aborted on node {me}; apply it again to retry it"),
                 ));
             }
             let previous = p.previous.as_ref().and_then(|r| state::parse_ref(r).ok());
@@ -611,13 +637,18 @@ impl Cluster {
     }
 
     /// Sends a ring request to member `id` (best effort; the driver retries).
-    async fn send_ring(&self, id: &str, req: RingRequest) -> Result<RingStatus, String> {
-        let Some(node) = self.member_node(id) else {
+    async fn send_ring(
+        &self,
+        view: &View,
+        id: &str,
+        req: RingRequest,
+    ) -> Result<RingStatus, String> {
+        let Some(node) = view.member(id).map(|i| &view.members[i]) else {
             return Err(format!("{id} is not a member"));
         };
         match self
             .peers
-            .probe_within(&node, &Request::Ring(req), STATUS_TIMEOUT)
+            .probe_within(node, &Request::Ring(req), STATUS_TIMEOUT)
             .await
         {
             Ok(Response::Ring(s)) => Ok(*s),
@@ -677,8 +708,9 @@ impl Cluster {
                         let req = RingRequest::Prepare {
                             old: view.current.topology.to_toml(),
                             new: target.topology.to_toml(),
+                            force: false,
                         };
-                        if let Err(e) = self.send_ring(id, req).await {
+                        if let Err(e) = self.send_ring(&view, id, req).await {
                             tracing::debug!(peer = id, error = %e, "prepare not delivered yet");
                         }
                     }
@@ -716,8 +748,9 @@ impl Cluster {
                             if let Ok(s) = res
                                 && s.target == Some(t)
                                 && s.phase == RingPhase::Prepared
-                                && let Err(e) =
-                                    self.send_ring(id, RingRequest::Commit { target: t }).await
+                                && let Err(e) = self
+                                    .send_ring(&view, id, RingRequest::Commit { target: t })
+                                    .await
                             {
                                 tracing::debug!(peer = id, error = %e, "commit not delivered yet");
                             }
@@ -956,7 +989,7 @@ impl Cluster {
                 ));
             }
             let old_toml = cur.to_toml();
-            self.prepare(&old_toml, &new.to_toml())
+            self.prepare(&old_toml, &new.to_toml(), true)
                 .map_err(|e| RingError::new(409, e.message))?;
             let view = self.view();
             for m in &view.members {
@@ -966,8 +999,9 @@ impl Cluster {
                 let req = RingRequest::Prepare {
                     old: old_toml.clone(),
                     new: new.to_toml(),
+                    force: true,
                 };
-                if let Err(e) = self.send_ring(&m.id, req).await {
+                if let Err(e) = self.send_ring(&view, &m.id, req).await {
                     tracing::warn!(peer = m.id, error = %e, "prepare not delivered; the driver retries");
                 }
             }
@@ -996,18 +1030,18 @@ impl Cluster {
                 ));
             }
         }
+        // The peers first (this node's view changes with its own abort), then this node.
         let mut failed = Vec::new();
-        for m in &view.members {
-            let res = if m.id == self.node_id() {
-                self.abort(t.tref).map_err(|e| e.to_string())
-            } else {
-                self.send_ring(&m.id, RingRequest::Abort { target: t.tref })
-                    .await
-                    .map(|_| ())
-            };
+        for m in view.members.iter().filter(|m| m.id != self.node_id()) {
+            let res = self
+                .send_ring(&view, &m.id, RingRequest::Abort { target: t.tref })
+                .await;
             if let Err(e) = res {
                 failed.push(format!("{}: {e}", m.id));
             }
+        }
+        if let Err(e) = self.abort(t.tref) {
+            failed.push(format!("{}: {e}", self.node_id()));
         }
         if !failed.is_empty() {
             return Err(RingError::new(
@@ -1035,7 +1069,7 @@ impl Cluster {
                 .map_err(|e| RingError::new(409, e.message))?;
             self.rebalance.wake.notify_one();
         } else {
-            self.send_ring(id, RingRequest::Rebuild)
+            self.send_ring(&view, id, RingRequest::Rebuild)
                 .await
                 .map_err(|e| {
                     RingError::new(if e.contains("bad_request") { 409 } else { 503 }, e)

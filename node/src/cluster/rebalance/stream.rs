@@ -24,7 +24,9 @@ use crate::server::AppState;
 const PAGE_BYTES: u32 = 2 << 20;
 /// Longest wait for one page.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Rounds of re-reading differing series before a range is checked sample by sample.
+/// Digest comparisons of a range: the first compares totals, the next ones compare per series
+/// and re-read the series that differ; after the last, the differing series are checked
+/// sample by sample (so 3 re-reads at most).
 const VERIFY_ROUNDS: usize = 4;
 /// Samples per local append while storing a page.
 const APPEND_SAMPLES: usize = 100_000;
