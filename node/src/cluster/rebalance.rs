@@ -157,8 +157,7 @@ impl Rebalance {
             },
         };
         let current = Topology::parse(&p.current).map_err(|e| bad_state(e.to_string()))?;
-        if !fresh && file.content_hash() != current.content_hash() && settings.adopt_topology_file
-        {
+        if !fresh && file.content_hash() != current.content_hash() && settings.adopt_topology_file {
             tracing::warn!(
                 file = file.version(),
                 adopted = current.version(),

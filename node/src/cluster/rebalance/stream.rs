@@ -3,8 +3,9 @@
 //! and verifies it by digest before it records the range as done. Also the serving side of the
 //! two range requests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use floe_ring::{TokenRange, diff};
@@ -20,6 +21,8 @@ use crate::cluster::Cluster;
 use crate::engine::{Engine, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 use crate::server::AppState;
 
+/// Ranges streamed at once (each is a few round trips; several hide the latency).
+const PARALLEL_RANGES: usize = 4;
 /// Encoded bytes per page of a range read.
 const PAGE_BYTES: u32 = 2 << 20;
 /// Longest wait for one page.
@@ -140,18 +143,32 @@ impl Cluster {
             "streaming job started"
         );
         let started = Instant::now();
-        let mut streamed_bytes = 0u64;
+        let streamed = Arc::new(AtomicU64::new(0));
         let mut failures = 0u32;
-        let mut left: Vec<Work> = work.into_iter().filter(|w| !job.is_done(w.range)).collect();
-        while !left.is_empty() {
+        let mut queue: VecDeque<Work> =
+            work.into_iter().filter(|w| !job.is_done(w.range)).collect();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < PARALLEL_RANGES && !*stop.borrow() {
+                let Some(w) = queue.pop_front() else { break };
+                let (c, st, streamed, stop) =
+                    (self.clone(), state.clone(), streamed.clone(), stop.clone());
+                running.spawn(async move {
+                    let res = c.stream_range(&st, &w, &streamed, started, &stop).await;
+                    (w, res)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
             if *stop.borrow() {
                 return;
             }
-            let w = left.remove(0);
-            match self
-                .stream_range(state, &w, &mut streamed_bytes, started, &stop)
-                .await
-            {
+            let Ok((w, res)) = joined else {
+                tracing::error!("a range streaming task failed; the job stops until the next tick");
+                return;
+            };
+            match res {
                 Ok(()) => {
                     if let Err(e) = self.job_range_done(w.range) {
                         tracing::info!(error = %e, "streaming job stopped");
@@ -168,7 +185,7 @@ impl Cluster {
                     if let Some(p) = self.rebalance.progress().as_mut() {
                         p.error = Some(e);
                     }
-                    left.push(w);
+                    queue.push_back(w);
                     // Back off before going round again: every source may be down.
                     let pause = Duration::from_millis(200 * u64::from(failures.min(10)));
                     tokio::time::sleep(pause).await;
@@ -177,8 +194,12 @@ impl Cluster {
             // A cancelled job (abort) or a change of the view ends this run.
             if self.persisted_job().is_none_or(|j| !j.is_for(kind, tref)) {
                 tracing::info!("streaming job cancelled");
+                running.abort_all();
                 return;
             }
+        }
+        if *stop.borrow() {
+            return;
         }
         if let Err(e) = self.job_finished(kind, tref) {
             tracing::info!(error = %e, "streaming job stopped");
@@ -202,7 +223,7 @@ impl Cluster {
         self: &Arc<Self>,
         state: &Arc<AppState>,
         w: &Work,
-        streamed: &mut u64,
+        streamed: &AtomicU64,
         started: Instant,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), String> {
@@ -232,7 +253,7 @@ impl Cluster {
         source: &str,
         range: RingRange,
         series: Vec<u128>,
-        streamed: &mut u64,
+        streamed: &AtomicU64,
         started: Instant,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), String> {
@@ -268,8 +289,8 @@ impl Cluster {
                 .await
                 .map_err(|e| format!("store task failed: {e}"))??;
             self.count_streamed(samples, bytes);
-            *streamed += bytes;
-            self.throttle(*streamed, started).await;
+            let total = streamed.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            self.throttle(total, started).await;
             match page.next {
                 Some(n) => after = Some(n),
                 None => return Ok(()),
@@ -299,20 +320,22 @@ impl Cluster {
         state: &Arc<AppState>,
         w: &Work,
         source: &str,
-        streamed: &mut u64,
+        streamed: &AtomicU64,
         started: Instant,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), String> {
         let engine = state.sink.engine().clone();
         for round in 0..=VERIFY_ROUNDS {
-            let theirs = self.remote_digest(source, w.range, round > 0).await?;
             let e = engine.clone();
             let range = w.range;
             let per = round > 0;
-            let mine = tokio::task::spawn_blocking(move || range_digest(&e, range, per))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.message)?;
+            // Both sides digest at once (two processes).
+            let (theirs, mine) = tokio::join!(
+                self.remote_digest(source, range, per),
+                tokio::task::spawn_blocking(move || range_digest(&e, range, per))
+            );
+            let theirs = theirs?;
+            let mine = mine.map_err(|e| e.to_string())?.map_err(|e| e.message)?;
             if mine.digest == theirs.digest {
                 return Ok(());
             }
