@@ -247,7 +247,9 @@ pub fn rebuild_outcome(
             status.node
         ));
     };
-    let running = n.job.as_deref() == Some("rebuild") || n.phase == "rebuilding";
+    // The node keeps reporting its finished rebuild job (phase back to stable): the phase
+    // says whether it runs.
+    let running = n.phase == "rebuilding";
     if running || !n.reachable || (!seen_running && waited < REBUILD_GRACE) {
         return Outcome::Pending;
     }
@@ -316,9 +318,10 @@ pub fn rebuild_live(node: &str, opts: &LiveOptions, out: &mut dyn Write) -> Resu
     }
     let mut seen = false;
     let judge = |s: &RingStatus, waited: Duration| {
-        let running = s.nodes.iter().any(|n| {
-            n.id == node && (n.job.as_deref() == Some("rebuild") || n.phase == "rebuilding")
-        });
+        let running = s
+            .nodes
+            .iter()
+            .any(|n| n.id == node && n.phase == "rebuilding");
         seen |= running;
         rebuild_outcome(s, node, seen, waited)
     };
@@ -464,6 +467,11 @@ mod tests {
             Outcome::Pending
         );
         assert_eq!(rebuild_outcome(&quiet, "n2", false, long), Outcome::Done);
+        let finished = rebuild(Some("rebuild"), "stable", None);
+        assert_eq!(
+            rebuild_outcome(&finished, "n2", true, Duration::ZERO),
+            Outcome::Done
+        );
         let failed = rebuild(None, "stable", Some("disk full"));
         assert_eq!(
             rebuild_outcome(&failed, "n2", true, long),

@@ -18,10 +18,11 @@ use floe_tests::{ClusterSpec, TestCluster};
 
 /// Series the workload writes (enough that the data spreads over the ring like the ideal).
 const SERIES: usize = 2000;
-/// A batch (one sample per series) every this often.
-const EVERY: Duration = Duration::from_millis(100);
+/// A batch (one sample per series) every this often (every series is written 4 times a
+/// second, far more often than telemetry usually is, while ranges are verified).
+const EVERY: Duration = Duration::from_millis(250);
 /// Batches written before the change starts.
-const PRELOAD: usize = 60;
+const PRELOAD: usize = 40;
 /// Longest a change may take.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -312,8 +313,8 @@ fn a_gaining_node_killed_mid_stream_resumes() -> anyhow::Result<()> {
 fn a_wiped_node_is_rebuilt_from_its_peers() -> anyhow::Result<()> {
     let _one = serial();
     println!(
-        "checks: n2's data directory is wiped; started with rebuild it refills every range it \
-         owns from its peers while the cluster serves; nothing acknowledged is lost and its \
+        "checks: n2's data directory is wiped; floectl node rebuild n2 (sent to n1) makes it \
+         refill every range it owns from its peers while the cluster serves; nothing acknowledged is lost and its \
          ranges' digests equal its peers'"
     );
     let mut cluster = TestCluster::start(ClusterSpec::new(3, 2))?;
@@ -328,8 +329,19 @@ fn a_wiped_node_is_rebuilt_from_its_peers() -> anyhow::Result<()> {
     let data = cluster.data_dir(1);
     std::fs::remove_dir_all(&data).with_context(|| format!("wipe {}", data.display()))?;
     std::fs::create_dir_all(&data)?;
-    cluster.set_node_config(1, "[cluster]\nrebuild = true\n")?;
     cluster.start_node(1)?;
+    // Asked through another node with the operators' tool, which waits for the end.
+    let out = floectl(&[
+        "node",
+        "rebuild",
+        "n2",
+        "--node",
+        &cluster.http_addr(0).to_string(),
+        "--wait",
+        "--timeout",
+        "180",
+    ])?;
+    println!("floectl node rebuild n2 --wait:\n{out}");
     wait_until("n2's rebuild to finish", CHANGE_TIMEOUT, || {
         let s = cluster.ring_status(1)?;
         let n = s["nodes"]

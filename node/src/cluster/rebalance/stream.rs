@@ -312,8 +312,9 @@ impl Cluster {
         }
     }
 
-    /// Checks the range against `source` by digest; re-reads the series that differ from
-    /// every source; a series still differing after that (it is being written right now)
+    /// Checks the range against `source` by digest; re-reads the series that differ (from
+    /// `source`, then from every source); a series still differing after that (it is being
+    /// written right now)
     /// passes when this node holds every sample of the source's copy or a winner over it.
     async fn verify(
         self: &Arc<Self>,
@@ -359,7 +360,14 @@ impl Cluster {
                 return self.covers(&engine, source, w.range, differ).await;
             }
             tracing::debug!(range = ?w.range, series = differ.len(), round, "range digest differs; re-reading those series");
-            for s in &w.sources {
+            // From the source compared against first (a write in flight is the usual cause);
+            // from every source in the later rounds (a source may lack what another holds).
+            let from: Vec<&str> = if round == 1 {
+                vec![source]
+            } else {
+                w.sources.iter().map(String::as_str).collect()
+            };
+            for s in from {
                 if let Err(e) = self
                     .pull(state, s, w.range, differ.clone(), streamed, started, stop)
                     .await
