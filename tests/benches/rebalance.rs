@@ -23,20 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use floe_client::{Client, ClientConfig};
-use floe_datagen::{Config, Generator, ValueMode, metric_name};
-use floe_storage_format::{Sample, SeriesKey};
+use floe_datagen::{Config, Generator, ValueMode};
+use floe_tests::bench::{Batch, batches, env_u32, load};
 use floe_tests::cluster::{ClusterSpec, TestCluster};
 use floe_tests::rebalance::{Workload, metric_sum, quantile};
 
-/// Concurrent writers of the data set.
-const WRITERS: usize = 4;
-/// Points per series group sent together (one hour at 10 s).
-const POINTS_PER_GROUP: usize = 360;
-
 /// Series per write of the serving load.
 const SERVING_SERIES: usize = 200;
-
-type Batch = Vec<(SeriesKey, Vec<Sample>)>;
 
 /// The `secs=` of the last "streaming job done" line of a node's log.
 fn job_seconds(log: &str) -> Option<f64> {
@@ -51,84 +44,15 @@ fn job_seconds(log: &str) -> Option<f64> {
         .ok()
 }
 
-fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The data set as batches of about `per_batch` samples.
-fn batches(generator: &Generator, per_batch: usize) -> Result<Vec<Batch>> {
-    let mut out = Vec::new();
-    let mut current: Batch = Vec::new();
-    let mut size = 0;
-    for host in 0..generator.config().hosts {
-        let hs = generator.host_series(host);
-        let tags: Vec<(String, String)> = hs
-            .tags
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), v.clone()))
-            .collect();
-        for (f, values) in hs.fields.iter().enumerate() {
-            let name = metric_name(f).context("field name")?;
-            let key = SeriesKey::new(name, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .context("series key")?;
-            for (ts, vs) in hs
-                .timestamps
-                .chunks(POINTS_PER_GROUP)
-                .zip(values.chunks(POINTS_PER_GROUP))
-            {
-                let samples: Vec<Sample> = ts
-                    .iter()
-                    .zip(vs)
-                    .map(|(&t, &v)| Sample::new(t, v, 0))
-                    .collect();
-                size += samples.len();
-                current.push((key.clone(), samples));
-                if size >= per_batch {
-                    out.push(std::mem::take(&mut current));
-                    size = 0;
-                }
-            }
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    Ok(out)
-}
-
-/// Writes every batch with `WRITERS` concurrent tasks; returns the wall time.
-async fn load(cluster: &TestCluster, batches: Arc<Vec<Batch>>) -> Result<f64> {
+/// Loads `batches` into `cluster` through a new client; returns the wall time.
+async fn load_into(cluster: &TestCluster, batches: Arc<Vec<Batch>>) -> Result<f64> {
     let client = Client::connect(ClientConfig::new(
         cluster.quic_addrs(),
         cluster.client_tls(),
     ))
     .await
     .context("connect")?;
-    let started = Instant::now();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..WRITERS {
-        let (client, batches, next) = (client.clone(), batches.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(batch) = batches.get(i) else {
-                    return Ok::<(), anyhow::Error>(());
-                };
-                client
-                    .write_series(batch)
-                    .await
-                    .with_context(|| format!("write batch {i}"))?;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.context("writer task")??;
-    }
-    let wall = started.elapsed().as_secs_f64();
+    let wall = load(&client, batches).await?;
     client.close();
     Ok(wall)
 }
@@ -165,14 +89,14 @@ async fn main() -> Result<()> {
 
     // 1. The single-node ingest rate on this machine, now.
     let single = TestCluster::start(ClusterSpec::new(1, 1)).context("start one node")?;
-    let wall = load(&single, data.clone()).await?;
+    let wall = load_into(&single, data.clone()).await?;
     let single_rate = samples / wall;
     println!("single node ingest: {:.3} M samples/s", single_rate / 1e6);
     drop(single);
 
     // 2. Three nodes, N = 2, loaded; serving load; add a fourth.
     let mut cluster = TestCluster::start(ClusterSpec::new(3, 2)).context("start cluster")?;
-    load(&cluster, data.clone()).await?;
+    load_into(&cluster, data.clone()).await?;
     let w = Workload::start(
         cluster.http_addrs(),
         SERVING_SERIES,

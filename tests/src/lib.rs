@@ -34,6 +34,7 @@
 //! It talks to nodes only as operators and clients do (processes, files, HTTP, and QUIC
 //! through `floe-wire` and `floe-client`) and must never depend on `floe-node`.
 
+pub mod bench;
 mod binary;
 pub mod client;
 pub mod cluster;

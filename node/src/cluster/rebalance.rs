@@ -282,10 +282,10 @@ impl Cluster {
     pub(crate) fn local_ring_status(&self) -> RingStatus {
         let view = self.view();
         let live = self.rebalance.progress().as_ref().map(Progress::report);
+        let persisted = self.persisted_job();
+        // A job persisted but not (yet) running this process: report what is on disk.
         let job = live.or_else(|| {
-            // A job persisted but not (yet) running this process: report what is on disk.
-            let p = self.rebalance.lock();
-            let j = p.job.as_ref()?;
+            let j = persisted.as_ref()?;
             Some(JobProgress {
                 kind: j.kind(),
                 ranges_total: 0,
@@ -300,16 +300,14 @@ impl Cluster {
             })
         });
         // A job of an older change does not count for the current one.
-        let job = job.filter(|_| {
-            let p = self.rebalance.lock();
-            p.job
-                .as_ref()
-                .is_none_or(|j| match (j.kind(), &view.target) {
-                    (JobKind::Rebalance, Some(t)) => j.is_for(JobKind::Rebalance, t.tref),
-                    (JobKind::Rebalance, None) => false,
-                    (JobKind::Rebuild, _) => true,
-                })
-        });
+        let current = persisted
+            .as_ref()
+            .is_none_or(|j| match (j.kind(), &view.target) {
+                (JobKind::Rebalance, Some(t)) => j.is_for(JobKind::Rebalance, t.tref),
+                (JobKind::Rebalance, None) => false,
+                (JobKind::Rebuild, _) => true,
+            });
+        let job = job.filter(|_| current);
         RingStatus {
             node: self.node_id().to_string(),
             current: view.current.tref,

@@ -265,20 +265,7 @@ impl Cluster {
             if *stop.borrow() {
                 return Err("stopping".into());
             }
-            let req = Request::RangeRead(RangeReadRequest {
-                topology: self.topology(),
-                range,
-                series: series.clone(),
-                after,
-                max_bytes: PAGE_BYTES,
-            });
-            let page = match self.peers.probe_within(&node, &req, PAGE_TIMEOUT).await {
-                Ok(Response::RangeRead(p)) => p,
-                Ok(other) => {
-                    return Err(format!("unexpected answer {}", other.name()));
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+            let page = self.read_page(&node, range, &series, after).await?;
             let bytes: u64 = page
                 .series
                 .iter()
@@ -295,6 +282,28 @@ impl Cluster {
                 Some(n) => after = Some(n),
                 None => return Ok(()),
             }
+        }
+    }
+
+    /// One page of `range` (only `series`, when not empty) from `node`, after `after`.
+    async fn read_page(
+        &self,
+        node: &floe_ring::Node,
+        range: RingRange,
+        series: &[u128],
+        after: Option<RangeCursor>,
+    ) -> Result<RangeReadResponse, String> {
+        let req = Request::RangeRead(RangeReadRequest {
+            topology: self.topology(),
+            range,
+            series: series.to_vec(),
+            after,
+            max_bytes: PAGE_BYTES,
+        });
+        match self.peers.probe_within(node, &req, PAGE_TIMEOUT).await {
+            Ok(Response::RangeRead(p)) => Ok(p),
+            Ok(other) => Err(format!("unexpected answer {}", other.name())),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -417,20 +426,7 @@ impl Cluster {
             .ok_or_else(|| format!("{source} is not a member"))?;
         let mut after = None;
         loop {
-            let req = Request::RangeRead(RangeReadRequest {
-                topology: self.topology(),
-                range,
-                series: series.clone(),
-                after,
-                max_bytes: PAGE_BYTES,
-            });
-            let page = match self.peers.probe_within(&node, &req, PAGE_TIMEOUT).await {
-                Ok(Response::RangeRead(p)) => p,
-                Ok(other) => {
-                    return Err(format!("unexpected answer {}", other.name()));
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+            let page = self.read_page(&node, range, &series, after).await?;
             let e = engine.clone();
             let series_page = page.series;
             let source = source.to_string();
