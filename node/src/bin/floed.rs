@@ -267,19 +267,19 @@ fn init_logs(cfg: &ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Registers SIGTERM and SIGINT handlers now (inside the runtime, before anything listens:
+/// a signal sent as soon as the listening line is printed must stop floed cleanly, not kill
+/// it) and returns the future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
 
 fn main() -> ExitCode {
@@ -304,7 +304,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(floe_node::server::run(cfg, shutdown_signal(), |addrs| {
+    let shutdown = {
+        let _inside = runtime.enter();
+        match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("floed: install the signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let result = runtime.block_on(floe_node::server::run(cfg, shutdown, |addrs| {
         // One machine-readable line for scripts and tests that asked for port 0.
         println!(
             "floed listening http={} graphite={} opentsdb={} quic={}",
