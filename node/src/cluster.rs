@@ -8,6 +8,7 @@
 //! them.
 
 pub mod config;
+mod entropy;
 pub mod journal;
 pub mod metrics;
 mod peers;

@@ -18,6 +18,7 @@
 
 mod blocks;
 mod cache;
+mod digests;
 mod clock;
 mod compact;
 mod config;
@@ -43,6 +44,7 @@ use floe_storage_format::{Sample, SeriesId, SeriesKey};
 use self::blocks::LiveBlock;
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::compact::CompactReport;
+pub use self::digests::DigestCell;
 pub use self::config::{EngineConfig, FsyncPolicy, RollupLevel};
 pub use self::error::EngineError;
 pub use self::flush::FlushReport;
@@ -267,6 +269,12 @@ impl Engine {
     /// The reference of a series id, if the engine knows it.
     pub fn lookup(&self, id: SeriesId) -> Option<SeriesRef> {
         read_lock(&self.inner.index).lookup(id)
+    }
+
+    /// The key of series `r`, if the engine knows it.
+    pub fn key(&self, r: SeriesRef) -> Option<SeriesKey> {
+        let index = read_lock(&self.inner.index);
+        index.try_id(r).map(|_| index.key(r))
     }
 
     /// Number of series known.

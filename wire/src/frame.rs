@@ -13,15 +13,15 @@ use crate::WireError;
 /// Version of the frame layout and of every payload type. Any change to a type that crosses
 /// the wire bumps it; a frame of another version is refused with
 /// [`WireError::VersionMismatch`] naming both.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
-/// The oldest version whose frames still decode: version 3 only added request and response
+/// The oldest version whose frames still decode: versions 3 and 4 only added request and response
 /// variants at the end of their enums, so a version 2 frame (such as a record in a journal
 /// written before an upgrade) decodes unchanged.
 pub const OLDEST_READABLE_VERSION: u16 = 2;
 
 /// The TLS ALPN of this protocol version. A peer offering another ALPN fails the handshake.
-pub const ALPN: &[u8] = b"floe/3";
+pub const ALPN: &[u8] = b"floe/4";
 
 /// Default largest payload a reader accepts, 16 MiB. Readers may pass a smaller limit.
 pub const MAX_FRAME_BYTES: u32 = 16 << 20;

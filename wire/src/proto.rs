@@ -529,6 +529,89 @@ pub struct RingStatus {
     pub job: Option<JobProgress>,
 }
 
+/// How a [`TreeDigestRequest`] groups the stored samples it digests: the levels of the
+/// anti-entropy tree (set of ranges → range → sub-range → series), each a finer split of the
+/// one above, so two replicas find the series that differ by exchanging digests only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TreeLevel {
+    /// One bucket per time bucket for all the ranges together (key 0).
+    Set,
+    /// One bucket per range and time bucket (key = the range's index in the request).
+    Range,
+    /// Each range split into this many equal parts of its positions, 1..=256 (key = range
+    /// index × parts + part).
+    Split(u32),
+    /// One bucket per series and time bucket (key = the series id).
+    Series,
+}
+
+/// The digests of what a node stores of the series in `ranges` with `start ≤ ts ≤ end`,
+/// grouped by `level` and by time bucket (`ts.div_euclid(bucket_ms)`) (node↔node and
+/// operator tools; since version 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeDigestRequest {
+    /// The topology of the asker.
+    pub topology: TopologyRef,
+    /// Position ranges (at most 65536).
+    pub ranges: Vec<RingRange>,
+    /// First timestamp, inclusive.
+    pub start: i64,
+    /// Last timestamp, inclusive.
+    pub end: i64,
+    /// Width of a time bucket in ms (positive). Equal to the node's partition length, the
+    /// node answers whole buckets from its maintained digests.
+    pub bucket_ms: i64,
+    /// The grouping.
+    pub level: TreeLevel,
+    /// When not empty, only the series matching every matcher.
+    pub matchers: Vec<Matcher>,
+    /// With [`TreeLevel::Series`]: also send each listed series' key.
+    pub keys: bool,
+}
+
+/// One group of a [`TreeDigestResponse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeBucket {
+    /// The time bucket's start (a multiple of `bucket_ms`).
+    pub time: i64,
+    /// The group, as [`TreeLevel`] says.
+    pub key: u128,
+    /// Stored samples in it.
+    pub samples: u64,
+    /// Their digest.
+    pub digest: u128,
+}
+
+/// A node's digests: only non-empty groups, sorted by `(time, key)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeDigestResponse {
+    /// The groups.
+    pub buckets: Vec<TreeBucket>,
+    /// `(series id, canonical key bytes)` of the series listed, when asked.
+    pub keys: Vec<(u128, Vec<u8>)>,
+}
+
+/// Stored samples of some series, by id, with `start ≤ ts ≤ end` (node↔node: anti-entropy
+/// fetches exactly what differs; since version 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamplesRequest {
+    /// The topology of the asker.
+    pub topology: TopologyRef,
+    /// Series ids (at most 65536); unknown ones are left out of the answer.
+    pub series: Vec<u128>,
+    /// First timestamp, inclusive.
+    pub start: i64,
+    /// Last timestamp, inclusive.
+    pub end: i64,
+}
+
+/// The samples asked for, one entry per known series (possibly with no samples).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamplesResponse {
+    /// Series with their samples in the window.
+    pub series: Vec<SeriesSamples>,
+}
+
 /// Every request of the protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -550,6 +633,10 @@ pub enum Request {
     RangeDigest(RangeDigestRequest),
     /// Topology change and rebuild control (node↔node; since version 3).
     Ring(RingRequest),
+    /// Grouped digests: the anti-entropy tree and cluster digests (since version 4).
+    TreeDigest(TreeDigestRequest),
+    /// Samples of series by id in a time window (node↔node; since version 4).
+    Samples(SamplesRequest),
 }
 
 impl Request {
@@ -565,6 +652,8 @@ impl Request {
             Request::RangeRead(_) => "range_read",
             Request::RangeDigest(_) => "range_digest",
             Request::Ring(_) => "ring",
+            Request::TreeDigest(_) => "tree_digest",
+            Request::Samples(_) => "samples",
         }
     }
 }
@@ -590,6 +679,10 @@ pub enum Response {
     RangeDigest(RangeDigestResponse),
     /// To [`Request::Ring`] (boxed: it is the largest answer; the encoding is the same).
     Ring(Box<RingStatus>),
+    /// To [`Request::TreeDigest`].
+    TreeDigest(TreeDigestResponse),
+    /// To [`Request::Samples`].
+    Samples(SamplesResponse),
 }
 
 impl Response {
@@ -605,6 +698,8 @@ impl Response {
             Response::RangeRead(_) => "range_read",
             Response::RangeDigest(_) => "range_digest",
             Response::Ring(_) => "ring",
+            Response::TreeDigest(_) => "tree_digest",
+            Response::Samples(_) => "samples",
         }
     }
 }

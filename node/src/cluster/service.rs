@@ -72,6 +72,8 @@ fn allowed(role: &Role, req: &Request) -> Result<(), Response> {
             | Request::RangeRead(_)
             | Request::RangeDigest(_)
             | Request::Ring(_)
+            | Request::TreeDigest(_)
+            | Request::Samples(_)
             | Request::Write(WriteRequest {
                 mode: WriteMode::Replica,
                 ..
@@ -182,6 +184,32 @@ async fn dispatch(cluster: &Arc<Cluster>, state: &Arc<AppState>, req: Request) -
                     ErrorCode::Internal,
                     format!("range digest task failed: {e}"),
                 ),
+            }
+        }
+        Request::TreeDigest(t) => {
+            if let Err(e) = cluster.check_topology(t.topology) {
+                return Response::Error(e);
+            }
+            let engine = state.sink.engine().clone();
+            match tokio::task::spawn_blocking(move || super::entropy::serve::tree_digest(&engine, &t))
+                .await
+            {
+                Ok(Ok(r)) => Response::TreeDigest(r),
+                Ok(Err(e)) => Response::Error(e),
+                Err(e) => error(ErrorCode::Internal, format!("tree digest task failed: {e}")),
+            }
+        }
+        Request::Samples(q) => {
+            if let Err(e) = cluster.check_topology(q.topology) {
+                return Response::Error(e);
+            }
+            let engine = state.sink.engine().clone();
+            match tokio::task::spawn_blocking(move || super::entropy::serve::samples(&engine, &q))
+                .await
+            {
+                Ok(Ok(r)) => Response::Samples(r),
+                Ok(Err(e)) => Response::Error(e),
+                Err(e) => error(ErrorCode::Internal, format!("samples task failed: {e}")),
             }
         }
         Request::Ring(r) => match cluster.handle_ring(r).await {

@@ -269,7 +269,7 @@ fn has_samples(state: &ReadState, r: SeriesRef, id: SeriesId, start: i64, end: i
         })
 }
 
-fn read_series(
+pub(super) fn read_series(
     inner: &Inner,
     state: &ReadState,
     r: SeriesRef,
