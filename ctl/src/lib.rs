@@ -10,4 +10,5 @@
 //! depend on `floe-node`: an admin tool needs the protocol, not the storage engine.
 
 pub mod certs;
+pub mod entropy;
 pub mod ring;

@@ -35,6 +35,8 @@ use self::journal::Journal;
 pub use self::metrics::ClusterMetrics;
 use self::peers::Peers;
 pub use self::rebalance::RingError;
+pub(crate) use self::entropy::digest::DigestQuery;
+pub(crate) use self::entropy::job::RepairRequest;
 pub(crate) use self::service::serve;
 pub(crate) use self::storage::ClusterStorage;
 pub(crate) use self::view::{RingView, View};
@@ -94,6 +96,8 @@ pub struct Cluster {
     stop: Mutex<Option<watch::Receiver<bool>>>,
     /// Rebalance and rebuild state (`rebalance.rs`).
     rebalance: rebalance::Rebalance,
+    /// Anti-entropy counters and the repair job (`entropy.rs`).
+    entropy: entropy::Entropy,
     metrics: ClusterMetrics,
 }
 
@@ -144,6 +148,7 @@ impl Cluster {
             journals: Mutex::new(HashMap::new()),
             stop: Mutex::new(None),
             rebalance,
+            entropy: entropy::Entropy::default(),
             metrics: ClusterMetrics::default(),
         };
         cluster.open_existing_journals()?;
@@ -228,6 +233,7 @@ impl Cluster {
             .collect();
         self.metrics.render(&pending, out);
         self.render_rebalance_metrics(out);
+        self.entropy.render(out);
     }
 
     /// Starts the journal replays and the rebalance driver; they stop when `stop` turns true.
@@ -241,6 +247,7 @@ impl Cluster {
         for id in ids {
             self.start_replay(id, stop.clone());
         }
+        self.start_entropy(state, stop.clone());
         self.start_rebalance(state, stop);
     }
 

@@ -37,6 +37,7 @@
 pub mod bench;
 mod binary;
 pub mod client;
+pub mod convergence;
 pub mod cluster;
 pub mod http;
 pub mod load;

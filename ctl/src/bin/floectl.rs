@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use floe_ctl::entropy;
 use floe_ctl::certs::{self, CA_DAYS, CERT_MODE, KEY_MODE, LEAF_DAYS, Options, Subject, Written};
 use floe_ctl::ring::{
     self, Client, DEFAULT_NODE_URL, Estimates, Flag, LiveError, LiveOptions, Mode, NodeUrl,
@@ -40,6 +41,87 @@ enum Command {
     /// Node jobs.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Compare every replica of every range (or of some) and repair what differs
+    /// (`POST /api/v1/admin/repair`), following the job with a progress bar.
+    ///
+    /// Exit code 1: node unreachable, HTTP error (409: a job runs), a comparison failed, or
+    /// timeout; 2: bad flags.
+    Repair(RepairArgs),
+    /// One digest of a whole cluster's data, per time partition and in total
+    /// (`GET /api/v1/admin/digest`); `digest compare A B` compares two clusters.
+    Digest(DigestArgs),
+}
+
+#[derive(Debug, Args)]
+struct RepairArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Only ring ranges overlapping START:END (ring positions, decimal or 0x-hex,
+    /// `(START, END]`); repeatable.
+    #[arg(long = "range", value_name = "START:END")]
+    ranges: Vec<String>,
+    /// Only the ranges of node ID, compared against their other owners.
+    #[arg(long = "only-node", value_name = "ID")]
+    only_node: Option<String>,
+    /// Compare and count what differs, repair nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Start the job and return at once.
+    #[arg(long)]
+    no_wait: bool,
+    /// Print the job as JSON (one object per poll).
+    #[arg(long)]
+    json: bool,
+    /// Give up following after this many seconds (exit 1; the job goes on).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct DigestArgs {
+    #[command(subcommand)]
+    compare: Option<DigestCommand>,
+    #[command(flatten)]
+    node: NodeArg,
+    #[command(flatten)]
+    window: DigestWindow,
+    /// Print the digest as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+struct DigestWindow {
+    /// First timestamp (RFC 3339 or Unix seconds); default: the oldest.
+    #[arg(long)]
+    start: Option<String>,
+    /// Last timestamp; default: the newest.
+    #[arg(long)]
+    end: Option<String>,
+    /// Only the series matching this selector, e.g. '{__name__="up",job="api"}'.
+    #[arg(long = "match", value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Time bucket width in ms (default: the node's partition length).
+    #[arg(long, value_name = "MS")]
+    bucket_ms: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCommand {
+    /// Whether two clusters hold identical data and, if not, where they differ. Exit code 0:
+    /// identical, 3: different, 1: a cluster could not be asked.
+    Compare {
+        /// A node of the first cluster (http://HOST:PORT).
+        a: String,
+        /// A node of the second cluster.
+        b: String,
+        #[command(flatten)]
+        window: DigestWindow,
+        /// List the differing series of at most this many differing cells.
+        #[arg(long, default_value_t = 5)]
+        drill: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +463,73 @@ fn node_main(command: NodeCommand) -> ExitCode {
     })
 }
 
+fn repair_main(a: RepairArgs) -> ExitCode {
+    live_main(|out| {
+        let opts = live_options(&a.node.node, a.json, !a.no_wait, a.timeout)?;
+        let ropts = entropy::RepairOptions {
+            ranges: a.ranges,
+            only_node: a.only_node,
+            dry_run: a.dry_run,
+            wait: opts.wait,
+            timeout: opts.timeout,
+            poll: POLL_INTERVAL,
+            mode: opts.mode,
+        };
+        entropy::repair_live(&opts.client, &ropts, out)
+    })
+}
+
+fn digest_options(w: DigestWindow) -> entropy::DigestOptions {
+    entropy::DigestOptions {
+        start: w.start,
+        end: w.end,
+        selector: w.selector,
+        bucket_ms: w.bucket_ms,
+    }
+}
+
+fn digest_main(a: DigestArgs) -> ExitCode {
+    if let Some(DigestCommand::Compare {
+        a,
+        b,
+        window,
+        drill,
+    }) = a.compare
+    {
+        let run = || -> Result<entropy::Comparison, LiveError> {
+            let ca = Client::new(NodeUrl::parse(&a)?);
+            let cb = Client::new(NodeUrl::parse(&b)?);
+            entropy::compare_live(&ca, &cb, &digest_options(window), drill)
+        };
+        return match run() {
+            Ok(c) => {
+                print!("{}", c.text);
+                if c.identical {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                }
+            }
+            Err(e) => {
+                eprintln!("floectl: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
+    let json = a.json;
+    live_main(|out| {
+        let client = Client::new(NodeUrl::parse(&a.node.node)?);
+        let d = entropy::fetch_digest(&client, &digest_options(a.window), &[])?;
+        let text = if json {
+            format!("{d}\n")
+        } else {
+            entropy::render_digest(&d)
+        };
+        let _ = out.write_all(text.as_bytes());
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -395,5 +544,7 @@ fn main() -> ExitCode {
         }
         Command::Ring(live) => ring_live_main(live),
         Command::Node(command) => node_main(command),
+        Command::Repair(args) => repair_main(args),
+        Command::Digest(args) => digest_main(args),
     }
 }

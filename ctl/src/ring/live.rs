@@ -273,6 +273,13 @@ impl Client {
         self.call("POST", &target, Some(b""))
     }
 
+    /// Sends one request and returns the API envelope's `data` (any admin endpoint).
+    pub fn json(&self, method: &str, target: &str, body: Option<&[u8]>) -> Result<Value, LiveError> {
+        let request = format!("{method} {}", target.split('?').next().unwrap_or(target));
+        let response = self.send(method, target, body)?;
+        self.envelope(&request, &response)
+    }
+
     /// Sends one request and unwraps the API envelope into a STATUS.
     fn call(
         &self,
@@ -413,7 +420,7 @@ fn str_or(value: &Value, key: &str, default: &str) -> String {
 }
 
 /// Percent-encodes all but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -49,6 +49,13 @@ pub struct ClusterConfig {
     /// (and drop a running change on this node). For recovery by hand only: a topology
     /// changes safely through `floectl ring apply`. Default false.
     pub adopt_topology_file: bool,
+    /// Pause between two anti-entropy rounds (each compares this node's replicas with its
+    /// peers' and repairs what differs); `0s` turns background anti-entropy off (`floectl
+    /// repair` still works). Default `30s`.
+    pub anti_entropy_interval: String,
+    /// Most bytes per second anti-entropy repairs exchange (comparing in-sync replicas costs
+    /// a few hundred bytes and is not limited). Default 16 MiB/s; 0 is unlimited.
+    pub anti_entropy_max_bytes_per_s: u64,
 }
 
 impl Default for ClusterConfig {
@@ -67,6 +74,8 @@ impl Default for ClusterConfig {
             rebalance_max_bytes_per_s: 64 << 20,
             rebuild: false,
             adopt_topology_file: false,
+            anti_entropy_interval: "30s".into(),
+            anti_entropy_max_bytes_per_s: 16 << 20,
         }
     }
 }
@@ -100,6 +109,10 @@ pub struct ClusterSettings {
     pub rebuild: bool,
     /// The topology file wins over the adopted state.
     pub adopt_topology_file: bool,
+    /// Pause between anti-entropy rounds; zero: off.
+    pub anti_entropy_interval: Duration,
+    /// Repair traffic bound, bytes per second (0: unlimited).
+    pub anti_entropy_max_bytes_per_s: u64,
 }
 
 fn bad(setting: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -164,6 +177,14 @@ impl ClusterConfig {
             rebalance_max_bytes_per_s: self.rebalance_max_bytes_per_s,
             rebuild: self.rebuild,
             adopt_topology_file: self.adopt_topology_file,
+            anti_entropy_interval: parse_duration(&self.anti_entropy_interval).ok_or_else(|| {
+                bad(
+                    "cluster.anti_entropy_interval",
+                    &self.anti_entropy_interval,
+                    "expected a number and a unit: ms, s, m, h or d (e.g. 30s; 0s is off)",
+                )
+            })?,
+            anti_entropy_max_bytes_per_s: self.anti_entropy_max_bytes_per_s,
         }))
     }
 }

@@ -68,7 +68,7 @@ impl Cluster {
     }
 
     /// Stores `todo` on `node` (`None`: this node).
-    async fn send_repair(
+    pub(crate) async fn send_repair(
         &self,
         state: &Arc<AppState>,
         node: Option<&Node>,

@@ -59,7 +59,7 @@ async fn maintain<R: Send + 'static>(
 
 /// The cluster, or a 400 in single-node mode.
 #[allow(clippy::result_large_err)]
-fn cluster(state: &AppState) -> Result<&Arc<crate::cluster::Cluster>, Response> {
+pub(super) fn cluster(state: &AppState) -> Result<&Arc<crate::cluster::Cluster>, Response> {
     state.cluster.as_ref().ok_or_else(|| {
         ApiError::bad_data("this node runs alone (no [cluster] node_id): there is no ring")
             .into_response()

@@ -387,7 +387,7 @@ async fn cluster_keys(
     Ok(keys.into_values().collect())
 }
 
-fn wire_matcher(m: &crate::index::Matcher) -> WireMatcher {
+pub(super) fn wire_matcher(m: &crate::index::Matcher) -> WireMatcher {
     WireMatcher {
         name: m.name().to_string(),
         op: match m.op() {
