@@ -554,6 +554,10 @@ pub struct TreeDigestRequest {
     pub topology: TopologyRef,
     /// Position ranges (at most 65536).
     pub ranges: Vec<RingRange>,
+    /// When set, `ranges` must be empty: the ranges are every range of the topology that the
+    /// answering node and this node both hold (anti-entropy's top level, sent without listing
+    /// the ranges), in ring order.
+    pub shared_with: Option<String>,
     /// First timestamp, inclusive.
     pub start: i64,
     /// Last timestamp, inclusive.
@@ -810,6 +814,33 @@ mod tests {
             series: vec![SeriesSamples::encode(&key(), &[Sample::new(1, 1.5, 2)]).expect("enc")],
         });
         let frame = encode_frame(&req).expect("frame");
+        let back: Request = decode_frame(&frame, MAX_FRAME_BYTES).expect("decode");
+        assert_eq!(back, req);
+    }
+
+    /// The worked example of `docs/protocol-wire.md`: a top-level tree digest.
+    #[test]
+    fn tree_digest_frame_is_as_documented() {
+        let req = Request::TreeDigest(TreeDigestRequest {
+            topology: TopologyRef {
+                version: 3,
+                hash: 0x1234,
+            },
+            ranges: Vec::new(),
+            shared_with: Some("n1".into()),
+            start: 0,
+            end: 1000,
+            bucket_ms: 7_200_000,
+            level: TreeLevel::Set,
+            matchers: Vec::new(),
+            keys: false,
+        });
+        let frame = encode_frame(&req).expect("frame");
+        let hex: Vec<String> = frame.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex.join(" "),
+            "13 00 00 00 04 00 09 03 b4 24 00 01 02 6e 31 00 d0 0f 80 f4 ee 06 00 00 00"
+        );
         let back: Request = decode_frame(&frame, MAX_FRAME_BYTES).expect("decode");
         assert_eq!(back, req);
     }

@@ -19,7 +19,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use floe_wire::proto::{RingPhase, RingRange};
+use floe_ring::{NodeIndex, Ring};
+use floe_wire::proto::{ErrorCode, ErrorResponse, RingPhase, RingRange, TreeDigestRequest};
 use tokio::sync::watch;
 
 use self::compare::{PairReport, Scope, Side, Throttle};
@@ -161,9 +162,16 @@ impl Cluster {
         cfg.partition_of(oldest).saturating_add(cfg.partition_ms)
     }
 
-    /// The scope of a comparison of `ranges` over everything retained.
-    pub(crate) fn entropy_scope(&self, state: &AppState, ranges: Vec<RingRange>) -> Scope {
+    /// The scope of a comparison of `ranges` over everything retained (`shared`: the two
+    /// nodes whose shared ranges `ranges` are, all of them).
+    pub(crate) fn entropy_scope(
+        &self,
+        state: &AppState,
+        ranges: Vec<RingRange>,
+        shared: Option<[String; 2]>,
+    ) -> Scope {
         Scope {
+            shared,
             ranges,
             start: self.entropy_floor(state),
             end: MAX_TIMESTAMP_MS,
@@ -203,28 +211,48 @@ impl Cluster {
         }
         let rv = &view.current;
         let me = rv.me?;
-        let my_id = rv.ring.node_id(me).to_string();
-        let mut pairs: BTreeMap<String, (floe_ring::Node, Vec<RingRange>)> = BTreeMap::new();
-        for (range, owners) in rv.ring.ranges() {
-            if !owners.contains(&me) {
+        let my_id = rv.ring.node_id(me);
+        let mut pairs = BTreeMap::new();
+        for i in 0..rv.ring.node_count() {
+            let o = floe_ring::NodeIndex(i as u32);
+            let id = rv.ring.node_id(o);
+            if o == me || id < my_id {
                 continue;
             }
-            for &o in owners {
-                let id = rv.ring.node_id(o);
-                if o == me || id < my_id.as_str() {
-                    continue;
-                }
-                pairs
-                    .entry(id.to_string())
-                    .or_insert_with(|| (rv.ring.node(o).clone(), Vec::new()))
-                    .1
-                    .push(RingRange {
-                        start: range.start,
-                        end: range.end,
-                    });
+            let shared = shared_ranges(&rv.ring, me, o);
+            if !shared.is_empty() {
+                pairs.insert(id.to_string(), (rv.ring.node(o).clone(), shared));
             }
         }
         Some(pairs)
+    }
+
+    /// `req` with its ranges filled in when it names the node they are shared with.
+    pub(crate) fn resolve_tree(
+        &self,
+        mut req: TreeDigestRequest,
+    ) -> Result<TreeDigestRequest, ErrorResponse> {
+        let Some(other) = req.shared_with.take() else {
+            return Ok(req);
+        };
+        let bad = |message: String| ErrorResponse {
+            code: ErrorCode::BadRequest,
+            message,
+        };
+        if !req.ranges.is_empty() {
+            return Err(bad("a tree digest names either ranges or shared_with, not both".into()));
+        }
+        let view = self.view();
+        let rv = &view.current;
+        let me = rv.me.ok_or_else(|| bad("this node holds no ranges in its topology".into()))?;
+        let o = rv.ring.node_index(&other).ok_or_else(|| {
+            bad(format!("shared_with: node {other:?} is not in topology version {}", rv.tref.version))
+        })?;
+        req.ranges = shared_ranges(&rv.ring, me, o);
+        if req.ranges.is_empty() {
+            return Err(bad(format!("this node shares no range with {other}")));
+        }
+        Ok(req)
     }
 
     /// One round: compares this node's shared ranges with each peer in turn and repairs.
@@ -236,8 +264,9 @@ impl Cluster {
         let began = Instant::now();
         let mut throttle = Throttle::new(self.settings.anti_entropy_max_bytes_per_s);
         let mut out_of_sync = 0;
+        let me = self.node_id().to_string();
         for (peer, (node, ranges)) in pairs {
-            let scope = self.entropy_scope(state, ranges);
+            let scope = self.entropy_scope(state, ranges, Some([me.clone(), peer.clone()]));
             let sides = [&Side::Local, &Side::Peer(node)];
             match self.compare_pair(state, sides, &scope, &mut throttle).await {
                 Ok(r) => {
@@ -269,4 +298,15 @@ impl Cluster {
         s.last_round_unix_s = now_ms() as f64 / 1000.0;
         s.peers_out_of_sync = out_of_sync;
     }
+}
+
+/// The ranges of `ring` that nodes `a` and `b` both hold, in ring order.
+pub(crate) fn shared_ranges(ring: &Ring, a: NodeIndex, b: NodeIndex) -> Vec<RingRange> {
+    ring.ranges()
+        .filter(|(_, owners)| owners.contains(&a) && owners.contains(&b))
+        .map(|(r, _)| RingRange {
+            start: r.start,
+            end: r.end,
+        })
+        .collect()
 }

@@ -190,6 +190,10 @@ async fn dispatch(cluster: &Arc<Cluster>, state: &Arc<AppState>, req: Request) -
             if let Err(e) = cluster.check_topology(t.topology) {
                 return Response::Error(e);
             }
+            let t = match cluster.resolve_tree(t) {
+                Ok(t) => t,
+                Err(e) => return Response::Error(e),
+            };
             let engine = state.sink.engine().clone();
             match tokio::task::spawn_blocking(move || super::entropy::serve::tree_digest(&engine, &t))
                 .await

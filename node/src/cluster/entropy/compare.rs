@@ -90,6 +90,9 @@ pub(crate) struct Scope {
     pub(crate) bucket_ms: i64,
     /// Only compare, do not repair.
     pub(crate) dry_run: bool,
+    /// The two sides' node ids when `ranges` are all the ranges they share: the top level
+    /// then names the other node instead of listing the ranges.
+    pub(crate) shared: Option<[String; 2]>,
 }
 
 /// Spreads repair traffic: at most `bytes_per_s` on average (0: unlimited).
@@ -153,6 +156,7 @@ impl Cluster {
     ) -> Result<TreeDigestResponse, String> {
         match side {
             Side::Local => {
+                let req = self.resolve_tree(req).map_err(|e| e.message)?;
                 let engine = state.sink.engine().clone();
                 tokio::task::spawn_blocking(move || serve::tree_digest(&engine, &req))
                     .await
@@ -266,6 +270,7 @@ impl Cluster {
             TreeDigestRequest {
                 topology,
                 ranges,
+                shared_with: None,
                 start,
                 end,
                 bucket_ms: scope.bucket_ms,
@@ -274,8 +279,20 @@ impl Cluster {
                 keys: false,
             }
         };
-        let top = ask(scope.ranges.clone(), scope.start, scope.end, TreeLevel::Set);
-        let (a, b) = self.both(state, sides, top, &mut report).await?;
+        let top = match &scope.shared {
+            Some([x, y]) => {
+                let mut to_a = ask(Vec::new(), scope.start, scope.end, TreeLevel::Set);
+                let mut to_b = to_a.clone();
+                to_a.shared_with = Some(y.clone());
+                to_b.shared_with = Some(x.clone());
+                [to_a, to_b]
+            }
+            None => {
+                let req = ask(scope.ranges.clone(), scope.start, scope.end, TreeLevel::Set);
+                [req.clone(), req]
+            }
+        };
+        let (a, b) = self.both_of(state, sides, top, &mut report).await?;
         let total = |r: &TreeDigestResponse| r.buckets.iter().map(|x| x.samples).sum::<u64>();
         report.compared_samples = total(&a).max(total(&b));
         let times = differing(&a.buckets, &b.buckets);
@@ -337,10 +354,22 @@ impl Cluster {
         req: TreeDigestRequest,
         report: &mut PairReport,
     ) -> Result<(TreeDigestResponse, TreeDigestResponse), String> {
+        self.both_of(state, sides, [req.clone(), req], report).await
+    }
+
+    /// Side A's answer to `reqs[0]` and side B's to `reqs[1]`, asked at once.
+    async fn both_of(
+        &self,
+        state: &Arc<AppState>,
+        sides: [&Side; 2],
+        reqs: [TreeDigestRequest; 2],
+        report: &mut PairReport,
+    ) -> Result<(TreeDigestResponse, TreeDigestResponse), String> {
         let (mut ra, mut rb) = (PairReport::default(), PairReport::default());
+        let [qa, qb] = reqs;
         let (a, b) = tokio::join!(
-            self.tree_of(state, sides[0], req.clone(), &mut ra),
-            self.tree_of(state, sides[1], req, &mut rb)
+            self.tree_of(state, sides[0], qa, &mut ra),
+            self.tree_of(state, sides[1], qb, &mut rb)
         );
         report.add(&ra);
         report.add(&rb);

@@ -182,6 +182,7 @@ impl Cluster {
             TreeDigestRequest {
                 topology: rv.tref,
                 ranges,
+                shared_with: None,
                 start,
                 end,
                 bucket_ms: q.bucket_ms,
@@ -382,6 +383,7 @@ impl Cluster {
             let req = TreeDigestRequest {
                 topology: self.view().read_ring().tref,
                 ranges: vec![p.range],
+                shared_with: None,
                 start: window.0,
                 end: window.1,
                 bucket_ms: q.bucket_ms,

@@ -207,7 +207,7 @@ impl Cluster {
             let n = ranges.len();
             let outcome = match (side(&a), side(&b)) {
                 (Some(sa), Some(sb)) => {
-                    let mut scope = self.entropy_scope(state, ranges);
+                    let mut scope = self.entropy_scope(state, ranges, None);
                     scope.dry_run = dry_run;
                     self.compare_pair(state, [&sa, &sb], &scope, &mut throttle).await
                 }
