@@ -10,7 +10,7 @@ use floe_datagen::{Config, Generator, ValueMode, metric_name};
 use floe_storage_format::{Digest, Sample, SeriesKey, normalize};
 use serde_json::Value;
 
-use crate::BlockingClient;
+use crate::{BlockingClient, TestCluster};
 use crate::http;
 
 /// One sample of a stream.
@@ -141,6 +141,42 @@ pub fn total(d: &Value) -> (u64, u128) {
         .and_then(|s| u128::from_str_radix(s, 16).ok())
         .unwrap_or(0);
     (d["samples"].as_u64().unwrap_or(0), digest)
+}
+
+/// One `[[cluster.mirror]]` table: mirror to `target` with its client certificate `tls`, only
+/// the series `filter` selects when given (`docs/mirroring.md`).
+pub fn mirror_table(
+    name: &str,
+    target: &TestCluster,
+    tls: floe_wire::TlsFiles,
+    filter: Option<&str>,
+) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("name".into(), name.into());
+    let seeds: Vec<toml::Value> = target
+        .quic_addrs()
+        .iter()
+        .map(|a| a.to_string().into())
+        .collect();
+    t.insert("seeds".into(), toml::Value::Array(seeds));
+    for (k, p) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+        t.insert(k.into(), p.to_string_lossy().into_owned().into());
+    }
+    if let Some(f) = filter {
+        t.insert("match".into(), f.into());
+    }
+    t
+}
+
+/// A config override (`[cluster] mirror = [...]`) with these mirror tables, to merge into a
+/// [`crate::ClusterSpec`]'s config.
+pub fn mirror_config(tables: &[toml::Table]) -> toml::Table {
+    let mirrors = tables.iter().cloned().map(toml::Value::Table).collect();
+    let mut cluster = toml::Table::new();
+    cluster.insert("mirror".into(), toml::Value::Array(mirrors));
+    let mut over = toml::Table::new();
+    over.insert("cluster".into(), toml::Value::Table(cluster));
+    over
 }
 
 #[cfg(test)]
