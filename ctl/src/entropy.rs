@@ -108,7 +108,10 @@ pub fn repair_live(
     if !o.wait {
         match o.mode {
             Mode::Json => emit(out, &format!("{started}\n")),
-            _ => emit(out, &format!("{}\n", render_job(&client.url().to_string(), &started))),
+            _ => emit(
+                out,
+                &format!("{}\n", render_job(&client.url().to_string(), &started)),
+            ),
         }
         return Ok(());
     }
@@ -215,7 +218,12 @@ pub fn render_digest(d: &Value) -> String {
         s(d, "node"),
         d.get("bucket_ms").and_then(Value::as_i64).unwrap_or(0),
     );
-    for p in d.get("partitions").and_then(Value::as_array).into_iter().flatten() {
+    for p in d
+        .get("partitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!(
             "  partition {:>15}  {}  {:>12} samples\n",
             p.get("partition").and_then(Value::as_i64).unwrap_or(0),
@@ -234,7 +242,10 @@ pub fn render_digest(d: &Value) -> String {
     {
         out.push_str(&format!(
             "  warning: nodes unreachable, digest covers the other replicas only: {}\n",
-            un.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+            un.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out
@@ -310,8 +321,14 @@ pub fn diff_series(a: &Value, b: &Value, limit: usize) -> Vec<String> {
                 "    {} (partition {}): {} samples in A, {} in B, digests differ",
                 k.1, k.0, x.0, y.0
             ),
-            (Some(x), None) => format!("    {} (partition {}): only in A ({} samples)", k.1, k.0, x.0),
-            (None, Some(y)) => format!("    {} (partition {}): only in B ({} samples)", k.1, k.0, y.0),
+            (Some(x), None) => format!(
+                "    {} (partition {}): only in A ({} samples)",
+                k.1, k.0, x.0
+            ),
+            (None, Some(y)) => format!(
+                "    {} (partition {}): only in B ({} samples)",
+                k.1, k.0, y.0
+            ),
             (None, None) => continue,
         };
         out.push(line);

@@ -4,11 +4,13 @@
 //! TLS of `floe-wire`; it plans topology changes offline ([`ring`]: `floectl ring plan`
 //! writes the next topology and prints what moves), and drives them on a running cluster
 //! through a node's HTTP admin endpoints (`floectl ring apply|status|abort`,
-//! `floectl node rebuild`). Repair, digest and mirror commands come with convergence.
+//! `floectl node rebuild`), and checks convergence: `floectl repair`, `floectl digest [compare]`
+//! ([`entropy`]) and `floectl mirror status` ([`mirror`]).
 //!
 //! It talks to nodes only through `floe-wire` (and, later, `floe-client`) and must never
 //! depend on `floe-node`: an admin tool needs the protocol, not the storage engine.
 
 pub mod certs;
 pub mod entropy;
+pub mod mirror;
 pub mod ring;

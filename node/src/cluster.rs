@@ -11,6 +11,7 @@ pub mod config;
 mod entropy;
 pub mod journal;
 pub mod metrics;
+mod mirror;
 mod peers;
 mod read;
 mod rebalance;
@@ -31,12 +32,13 @@ use floe_wire::proto::{ErrorCode, ErrorResponse, TopologyRef};
 use tokio::sync::watch;
 
 pub use self::config::{ClusterConfig, ClusterSettings};
-use self::journal::Journal;
-pub use self::metrics::ClusterMetrics;
-use self::peers::Peers;
-pub use self::rebalance::RingError;
 pub(crate) use self::entropy::digest::DigestQuery;
 pub(crate) use self::entropy::job::RepairRequest;
+use self::journal::Journal;
+pub use self::metrics::ClusterMetrics;
+pub use self::mirror::{MirrorConfig, MirrorSettings, SeriesFilter};
+use self::peers::Peers;
+pub use self::rebalance::RingError;
 pub(crate) use self::service::serve;
 pub(crate) use self::storage::ClusterStorage;
 pub(crate) use self::view::{RingView, View};
@@ -66,6 +68,14 @@ pub enum ClusterError {
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A mirror target's journal or certificates could not be opened.
+    #[error("mirror {name} (cluster.mirror): {reason}")]
+    Mirror {
+        /// The target's name.
+        name: String,
         /// Why.
         reason: String,
     },
@@ -99,6 +109,8 @@ pub struct Cluster {
     /// Anti-entropy counters and the repair job (`entropy.rs`).
     entropy: entropy::Entropy,
     metrics: ClusterMetrics,
+    /// The mirror targets: every coordinated write is teed to them (`mirror.rs`).
+    mirrors: mirror::Mirrors,
 }
 
 impl Cluster {
@@ -140,7 +152,14 @@ impl Cluster {
                 reason,
             }
         })?;
+        let mirrors = mirror::Mirrors::open(&settings.mirrors, data_dir).map_err(|e| {
+            ClusterError::Mirror {
+                name: e.name,
+                reason: e.reason,
+            }
+        })?;
         let cluster = Cluster {
+            mirrors,
             settings,
             data_dir: data_dir.to_path_buf(),
             view: RwLock::new(Arc::new(view)),
@@ -234,6 +253,7 @@ impl Cluster {
         self.metrics.render(&pending, out);
         self.render_rebalance_metrics(out);
         self.entropy.render(out);
+        self.mirrors.render(out);
     }
 
     /// Starts the journal replays and the rebalance driver; they stop when `stop` turns true.
@@ -247,12 +267,14 @@ impl Cluster {
         for id in ids {
             self.start_replay(id, stop.clone());
         }
+        self.mirrors.start(&stop);
         self.start_entropy(state, stop.clone());
         self.start_rebalance(state, stop);
     }
 
     /// Closes the QUIC endpoint (in-flight requests are cut).
     pub fn close(&self) {
+        self.mirrors.close();
         self.peers.close();
     }
 

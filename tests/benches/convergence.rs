@@ -52,7 +52,11 @@ fn cpu_all(cluster: &TestCluster) -> Result<f64> {
 /// Per node, the anti-entropy rounds run so far.
 fn rounds(cluster: &TestCluster) -> Result<Vec<f64>> {
     (0..cluster.len())
-        .map(|i| Ok(cluster.metric(i, "floe_ae_rounds_total", &[])?.unwrap_or(0.0)))
+        .map(|i| {
+            Ok(cluster
+                .metric(i, "floe_ae_rounds_total", &[])?
+                .unwrap_or(0.0))
+        })
         .collect()
 }
 
@@ -87,9 +91,8 @@ async fn main() -> Result<()> {
     );
 
     // 1. Load at consistency all, anti-entropy every second.
-    let spec = ClusterSpec::new(3, 2).config(
-        "[cluster]\nanti_entropy_interval = \"1s\"\nanti_entropy_max_bytes_per_s = 0\n",
-    );
+    let spec = ClusterSpec::new(3, 2)
+        .config("[cluster]\nanti_entropy_interval = \"1s\"\nanti_entropy_max_bytes_per_s = 0\n");
     let mut cluster = TestCluster::start(spec).context("start cluster")?;
     let mut config = ClientConfig::new(cluster.quic_addrs(), cluster.client_tls());
     config.consistency = Consistency::All;
@@ -117,7 +120,8 @@ async fn main() -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     let bytes = metric_sum(&cluster, &nodes, "floe_ae_bytes_total")? - bytes0;
     let compared = metric_sum(&cluster, &nodes, "floe_ae_compared_samples_total")? - compared0;
-    let repaired_in_sync = metric_sum(&cluster, &nodes, "floe_ae_repaired_samples_total")? - repaired0;
+    let repaired_in_sync =
+        metric_sum(&cluster, &nodes, "floe_ae_repaired_samples_total")? - repaired0;
     let round_count: f64 = r2.iter().zip(&r1).map(|(a, b)| a - b).sum();
     if compared == 0.0 {
         bail!("no samples compared in {round_count} rounds");
@@ -145,7 +149,12 @@ async fn main() -> Result<()> {
         cluster.wait_ready(i)?;
     }
     let r = floe_tests::http::post(cluster.http_addr(0), "/api/v1/admin/repair", b"")?;
-    anyhow::ensure!(r.status == 202, "repair answered {}: {}", r.status, r.text());
+    anyhow::ensure!(
+        r.status == 202,
+        "repair answered {}: {}",
+        r.status,
+        r.text()
+    );
     let job = wait_for("the repair job", Duration::from_secs(1800), || {
         let r = floe_tests::http::get(cluster.http_addr(0), "/api/v1/admin/repair/status")?;
         let job = r.json()?["data"]["job"].clone();

@@ -10,8 +10,8 @@ use floe_datagen::{Config, Generator, ValueMode, metric_name};
 use floe_storage_format::{Digest, Sample, SeriesKey, normalize};
 use serde_json::Value;
 
-use crate::{BlockingClient, TestCluster};
 use crate::http;
+use crate::{BlockingClient, TestCluster};
 
 /// One sample of a stream.
 pub type Row = (SeriesKey, Sample);

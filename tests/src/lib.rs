@@ -37,8 +37,8 @@
 pub mod bench;
 mod binary;
 pub mod client;
-pub mod convergence;
 pub mod cluster;
+pub mod convergence;
 pub mod http;
 pub mod load;
 pub mod peer;

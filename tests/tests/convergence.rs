@@ -58,7 +58,9 @@ fn largest_block(data_dir: &Path) -> Result<PathBuf> {
     for e in std::fs::read_dir(data_dir.join("blocks"))? {
         let e = e?;
         let len = e.metadata()?.len();
-        if e.path().extension().is_some_and(|x| x == "blk") && best.as_ref().is_none_or(|b| len > b.0) {
+        if e.path().extension().is_some_and(|x| x == "blk")
+            && best.as_ref().is_none_or(|b| len > b.0)
+        {
             best = Some((len, e.path()));
         }
     }
@@ -67,19 +69,31 @@ fn largest_block(data_dir: &Path) -> Result<PathBuf> {
 
 /// Waits until the cluster digest computed by node `i` equals `want` with every replica in
 /// agreement.
-fn wait_digest(cluster: &TestCluster, i: usize, want: (u64, u128), timeout: Duration) -> Result<Value> {
-    wait_for("the cluster digest to match with replicas in agreement", timeout, || {
-        let d = cluster_digest(cluster.http_addr(i))?;
-        if total(&d) == want && d["replicas_disagree"] == 0 && d["unreachable"].as_array().is_some_and(Vec::is_empty) {
-            Ok(Some(d))
-        } else {
-            bail!(
-                "digest {:?} (want {want:?}), replicas_disagree {}",
-                total(&d),
-                d["replicas_disagree"]
-            )
-        }
-    })
+fn wait_digest(
+    cluster: &TestCluster,
+    i: usize,
+    want: (u64, u128),
+    timeout: Duration,
+) -> Result<Value> {
+    wait_for(
+        "the cluster digest to match with replicas in agreement",
+        timeout,
+        || {
+            let d = cluster_digest(cluster.http_addr(i))?;
+            if total(&d) == want
+                && d["replicas_disagree"] == 0
+                && d["unreachable"].as_array().is_some_and(Vec::is_empty)
+            {
+                Ok(Some(d))
+            } else {
+                bail!(
+                    "digest {:?} (want {want:?}), replicas_disagree {}",
+                    total(&d),
+                    d["replicas_disagree"]
+                )
+            }
+        },
+    )
 }
 
 /// Flushes node `i`, stops it, deletes its largest block file and starts it again.
@@ -90,7 +104,11 @@ fn delete_a_block(cluster: &mut TestCluster, i: usize) -> Result<()> {
     let block = largest_block(&cluster.data_dir(i))?;
     let len = std::fs::metadata(&block)?.len();
     std::fs::remove_file(&block)?;
-    println!("deleted {} ({len} bytes) of {}", block.display(), cluster.node_id(i));
+    println!(
+        "deleted {} ({len} bytes) of {}",
+        block.display(),
+        cluster.node_id(i)
+    );
     cluster.start_node(i)?;
     cluster.wait_ready(i)
 }
@@ -115,10 +133,21 @@ fn anti_entropy_repairs_replicas_changed_behind_their_back() -> Result<()> {
     let client = BlockingClient::connect(config)?;
     write_rows(&client, &rows, 5_000)?;
     let want = expected_digest(&rows);
-    println!("wrote {} rows; expected {} stored samples, digest {:032x}", rows.len(), want.0, want.1);
+    println!(
+        "wrote {} rows; expected {} stored samples, digest {:032x}",
+        rows.len(),
+        want.0,
+        want.1
+    );
     let d = wait_digest(&cluster, 0, want, Duration::from_secs(30))?;
-    println!("floectl digest:\n{}", floectl(&["digest", "--node", &url(&cluster, 0)])?);
-    assert!(d["partitions"].as_array().is_some_and(|p| p.len() >= 2), "{d}");
+    println!(
+        "floectl digest:\n{}",
+        floectl(&["digest", "--node", &url(&cluster, 0)])?
+    );
+    assert!(
+        d["partitions"].as_array().is_some_and(|p| p.len() >= 2),
+        "{d}"
+    );
 
     // n3 alone: series 0 rewritten at version 2 (a replica write, as a coordinator's forward).
     let victim = rows[0].0.clone();
@@ -128,12 +157,23 @@ fn anti_entropy_repairs_replicas_changed_behind_their_back() -> Result<()> {
         .map(|(k, s)| (k.clone(), Sample::new(s.ts, -s.value, 2)))
         .collect();
     let as_n1 = WireClient::new(&cluster.issue(&Subject::Node("n1".into()))?)?;
-    let req = write_request(topology_ref(cluster.topology()), WriteMode::Replica, Consistency::One, &rewrite)?;
+    let req = write_request(
+        topology_ref(cluster.topology()),
+        WriteMode::Replica,
+        Consistency::One,
+        &rewrite,
+    )?;
     let owners = floe_ring::Ring::new(cluster.topology());
-    let owner_ids: Vec<String> = owners.owner_ids(victim.id().ring_position()).map(str::to_string).collect();
+    let owner_ids: Vec<String> = owners
+        .owner_ids(victim.id().ring_position())
+        .map(str::to_string)
+        .collect();
     let target = cluster.index_of(&owner_ids[0]).context("owner")?;
     match as_n1.request(cluster.quic_addr(target), cluster.node_id(target), &req)? {
-        Response::Write(w) => println!("rewrote {} samples of {victim} on {} only", w.samples, owner_ids[0]),
+        Response::Write(w) => println!(
+            "rewrote {} samples of {victim} on {} only",
+            w.samples, owner_ids[0]
+        ),
         other => bail!("replica write refused: {other:?}"),
     }
     rows.extend(rewrite);
@@ -146,16 +186,32 @@ fn anti_entropy_repairs_replicas_changed_behind_their_back() -> Result<()> {
         total(&d),
         d["replicas_disagree"]
     );
-    assert_eq!(total(&d), want, "the cluster digest is of the merged replicas");
+    assert_eq!(
+        total(&d),
+        want,
+        "the cluster digest is of the merged replicas"
+    );
     assert!(d["replicas_disagree"].as_u64().unwrap_or(0) > 0, "{d}");
-    assert!(replicas_agree(&cluster, cluster.topology()).is_err(), "replicas should differ now");
+    assert!(
+        replicas_agree(&cluster, cluster.topology()).is_err(),
+        "replicas should differ now"
+    );
 
-    let dry = last_json(&floectl(&["repair", "--node", &url(&cluster, 2), "--dry-run", "--json"])?)?;
+    let dry = last_json(&floectl(&[
+        "repair",
+        "--node",
+        &url(&cluster, 2),
+        "--dry-run",
+        "--json",
+    ])?)?;
     println!("floectl repair --dry-run: {dry}");
     assert_eq!(dry["state"], "done", "{dry}");
     assert!(dry["differing_series"].as_u64().unwrap_or(0) > 0, "{dry}");
     assert_eq!(dry["repaired_samples"], 0, "{dry}");
-    assert!(replicas_agree(&cluster, cluster.topology()).is_err(), "a dry run repairs nothing");
+    assert!(
+        replicas_agree(&cluster, cluster.topology()).is_err(),
+        "a dry run repairs nothing"
+    );
 
     let text = floectl(&["repair", "--node", &url(&cluster, 2)])?;
     println!("floectl repair:\n{text}");
@@ -177,7 +233,8 @@ fn anti_entropy_repairs_replicas_changed_behind_their_back() -> Result<()> {
     let d = wait_digest(&cluster, 1, want, Duration::from_secs(60))?;
     println!("background anti-entropy converged: {:?}", total(&d));
     let rounds = metric_sum(&cluster, &[0, 1, 2], "floe_ae_rounds_total")?;
-    let repaired = metric_sum(&cluster, &[0, 1, 2], "floe_ae_repaired_samples_total")? - repaired_before;
+    let repaired =
+        metric_sum(&cluster, &[0, 1, 2], "floe_ae_repaired_samples_total")? - repaired_before;
     println!("rounds {rounds}, samples repaired in the background {repaired}");
     assert!(repaired > 0.0, "the background rounds repaired nothing");
     floe_tests::wait::wait_for_every(
@@ -212,19 +269,27 @@ fn a_mirrored_and_a_scrambled_replay_converge_to_identical_cluster_digests() -> 
     let tls = dev.issue(&Subject::Client("prod-mirror".into()))?;
     let mut spec = ClusterSpec::new(3, 2);
     spec.name = "floe-prod".into();
-    floe_tests::cluster::merge(&mut spec.config, &mirror_config(&[mirror_table("dev", &dev, tls, None)]));
+    floe_tests::cluster::merge(
+        &mut spec.config,
+        &mirror_config(&[mirror_table("dev", &dev, tls, None)]),
+    );
     let prod = TestCluster::start(spec)?;
 
     let rows = stream(6, 720, now_ms() - 3 * 3_600_000)?;
     let want = expected_digest(&rows);
     write_rows(&prod.client()?, &rows, 2_000)?;
-    wait_until("the mirror journals to drain", Duration::from_secs(60), || {
-        Ok(metric_sum(&prod, &[0, 1, 2], "floe_mirror_pending_records")? == 0.0)
-    })?;
+    wait_until(
+        "the mirror journals to drain",
+        Duration::from_secs(60),
+        || Ok(metric_sum(&prod, &[0, 1, 2], "floe_mirror_pending_records")? == 0.0),
+    )?;
     let compare = |what: &str| -> Result<String> {
         let text = floectl(&["digest", "compare", &url(&prod, 0), &url(&dev, 1)])?;
         println!("floectl digest compare ({what}):\n{text}");
-        anyhow::ensure!(text.contains("identical"), "{what}: clusters differ:\n{text}");
+        anyhow::ensure!(
+            text.contains("identical"),
+            "{what}: clusters differ:\n{text}"
+        );
         Ok(text)
     };
     compare("after mirroring")?;
@@ -232,7 +297,11 @@ fn a_mirrored_and_a_scrambled_replay_converge_to_identical_cluster_digests() -> 
     assert_eq!(total(&cluster_digest(dev.http_addr(0))?), want);
 
     let replay = scrambled(&rows, 42);
-    println!("replaying {} rows into dev (the stream has {})", replay.len(), rows.len());
+    println!(
+        "replaying {} rows into dev (the stream has {})",
+        replay.len(),
+        rows.len()
+    );
     write_rows(&dev.client()?, &replay, 2_000)?;
     compare("after the scrambled replay")?;
     assert_eq!(total(&cluster_digest(dev.http_addr(1))?), want);
@@ -247,7 +316,8 @@ fn a_mirrored_and_a_scrambled_replay_converge_to_identical_cluster_digests() -> 
     println!("floectl digest compare (one sample more in dev):\n{text}");
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
-        text.contains("DIFFERENT") && (text.contains("only in B") || text.contains("digests differ")),
+        text.contains("DIFFERENT")
+            && (text.contains("only in B") || text.contains("digests differ")),
         "{text}"
     );
     prod.check_logs(&[])?;

@@ -8,6 +8,9 @@
 //! the next topology and prints what moves, offline. `floectl ring apply|status|abort` and
 //! `floectl node rebuild` talk to a node's HTTP admin endpoints (`--node URL`). See
 //! `docs/rebalance.md`.
+//!
+//! `floectl mirror status --node URL …` shows what each node's mirror targets wait to send
+//! (`docs/mirroring.md`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,8 +18,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use floe_ctl::entropy;
 use floe_ctl::certs::{self, CA_DAYS, CERT_MODE, KEY_MODE, LEAF_DAYS, Options, Subject, Written};
+use floe_ctl::entropy;
+use floe_ctl::mirror;
 use floe_ctl::ring::{
     self, Client, DEFAULT_NODE_URL, Estimates, Flag, LiveError, LiveOptions, Mode, NodeUrl,
     POLL_INTERVAL, PlanOptions,
@@ -41,6 +45,9 @@ enum Command {
     /// Node jobs.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Stream mirroring to other clusters (`docs/mirroring.md`).
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
     /// Compare every replica of every range (or of some) and repair what differs
     /// (`POST /api/v1/admin/repair`), following the job with a progress bar.
     ///
@@ -530,6 +537,56 @@ fn digest_main(a: DigestArgs) -> ExitCode {
     })
 }
 
+#[derive(Debug, Subcommand)]
+enum MirrorCommand {
+    /// What each node's mirror targets wait to send: pending records and bytes, lag, samples
+    /// sent, errors, dropped samples, state (`GET /api/v1/admin/mirror/status`).
+    ///
+    /// Exit code 1: a node cannot be asked (the others are still shown); 2: bad flags.
+    Status(MirrorStatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct MirrorStatusArgs {
+    /// A node's HTTP address (http://HOST:PORT or HOST:PORT); repeat for several nodes, or
+    /// give a comma-separated list in FLOE_NODE_URL. Mirroring is per coordinator: ask every
+    /// node that receives writes.
+    #[arg(
+        long = "node",
+        env = "FLOE_NODE_URL",
+        value_name = "URL",
+        default_value = DEFAULT_NODE_URL,
+        value_delimiter = ','
+    )]
+    nodes: Vec<String>,
+    /// One JSON object per node and line (the endpoint's document plus `url`).
+    #[arg(long, env = "FLOE_MIRROR_JSON")]
+    json: bool,
+}
+
+fn mirror_main(command: MirrorCommand) -> ExitCode {
+    let MirrorCommand::Status(a) = command;
+    let mut clients = Vec::with_capacity(a.nodes.len());
+    for n in &a.nodes {
+        match NodeUrl::parse(n) {
+            Ok(url) => clients.push(Client::new(url)),
+            Err(e) => {
+                eprintln!("floectl: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        }
+    }
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match mirror::status(&clients, a.json, &mut out, &mut err) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("floectl: write the status: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -544,6 +601,7 @@ fn main() -> ExitCode {
         }
         Command::Ring(live) => ring_live_main(live),
         Command::Node(command) => node_main(command),
+        Command::Mirror(command) => mirror_main(command),
         Command::Repair(args) => repair_main(args),
         Command::Digest(args) => digest_main(args),
     }

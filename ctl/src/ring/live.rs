@@ -274,7 +274,12 @@ impl Client {
     }
 
     /// Sends one request and returns the API envelope's `data` (any admin endpoint).
-    pub fn json(&self, method: &str, target: &str, body: Option<&[u8]>) -> Result<Value, LiveError> {
+    pub fn json(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Value, LiveError> {
         let request = format!("{method} {}", target.split('?').next().unwrap_or(target));
         let response = self.send(method, target, body)?;
         self.envelope(&request, &response)

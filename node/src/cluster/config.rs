@@ -56,6 +56,9 @@ pub struct ClusterConfig {
     /// Most bytes per second anti-entropy repairs exchange (comparing in-sync replicas costs
     /// a few hundred bytes and is not limited). Default 16 MiB/s; 0 is unlimited.
     pub anti_entropy_max_bytes_per_s: u64,
+    /// Other Floe clusters that receive a copy of every write this node coordinates, one
+    /// `[[cluster.mirror]]` table each (`docs/mirroring.md`). Default none.
+    pub mirror: Vec<super::mirror::MirrorConfig>,
 }
 
 impl Default for ClusterConfig {
@@ -76,6 +79,7 @@ impl Default for ClusterConfig {
             adopt_topology_file: false,
             anti_entropy_interval: "30s".into(),
             anti_entropy_max_bytes_per_s: 16 << 20,
+            mirror: Vec::new(),
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct ClusterSettings {
     pub anti_entropy_interval: Duration,
     /// Repair traffic bound, bytes per second (0: unlimited).
     pub anti_entropy_max_bytes_per_s: u64,
+    /// Mirror targets.
+    pub mirrors: Vec<super::mirror::MirrorSettings>,
 }
 
 fn bad(setting: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -141,7 +147,9 @@ fn consistency(setting: &'static str, value: &str) -> Result<Consistency, Config
 impl ClusterConfig {
     /// `None` in single-node mode; otherwise the checked settings.
     pub fn settings(&self) -> Result<Option<ClusterSettings>, ConfigError> {
-        if self.node_id.trim().is_empty() {
+        let cluster_mode = !self.node_id.trim().is_empty();
+        let mirrors = super::mirror::mirror_settings(&self.mirror, cluster_mode)?;
+        if !cluster_mode {
             return Ok(None);
         }
         if self.topology.trim().is_empty() {
@@ -177,14 +185,17 @@ impl ClusterConfig {
             rebalance_max_bytes_per_s: self.rebalance_max_bytes_per_s,
             rebuild: self.rebuild,
             adopt_topology_file: self.adopt_topology_file,
-            anti_entropy_interval: parse_duration(&self.anti_entropy_interval).ok_or_else(|| {
-                bad(
-                    "cluster.anti_entropy_interval",
-                    &self.anti_entropy_interval,
-                    "expected a number and a unit: ms, s, m, h or d (e.g. 30s; 0s is off)",
-                )
-            })?,
+            anti_entropy_interval: parse_duration(&self.anti_entropy_interval).ok_or_else(
+                || {
+                    bad(
+                        "cluster.anti_entropy_interval",
+                        &self.anti_entropy_interval,
+                        "expected a number and a unit: ms, s, m, h or d (e.g. 30s; 0s is off)",
+                    )
+                },
+            )?,
             anti_entropy_max_bytes_per_s: self.anti_entropy_max_bytes_per_s,
+            mirrors,
         }))
     }
 }

@@ -115,7 +115,10 @@ impl Entropy {
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         }
         let name = "floe_ae_repaired_samples_total";
         let _ = writeln!(
@@ -181,7 +184,11 @@ impl Cluster {
     }
 
     /// Starts the background rounds (unless `anti_entropy_interval` is 0).
-    pub(crate) fn start_entropy(self: &Arc<Self>, state: &Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    pub(crate) fn start_entropy(
+        self: &Arc<Self>,
+        state: &Arc<AppState>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let interval = self.settings.anti_entropy_interval;
         if interval.is_zero() {
             tracing::info!("anti-entropy is off (cluster.anti_entropy_interval = 0)");
@@ -240,13 +247,20 @@ impl Cluster {
             message,
         };
         if !req.ranges.is_empty() {
-            return Err(bad("a tree digest names either ranges or shared_with, not both".into()));
+            return Err(bad(
+                "a tree digest names either ranges or shared_with, not both".into(),
+            ));
         }
         let view = self.view();
         let rv = &view.current;
-        let me = rv.me.ok_or_else(|| bad("this node holds no ranges in its topology".into()))?;
+        let me = rv
+            .me
+            .ok_or_else(|| bad("this node holds no ranges in its topology".into()))?;
         let o = rv.ring.node_index(&other).ok_or_else(|| {
-            bad(format!("shared_with: node {other:?} is not in topology version {}", rv.tref.version))
+            bad(format!(
+                "shared_with: node {other:?} is not in topology version {}",
+                rv.tref.version
+            ))
         })?;
         req.ranges = shared_ranges(&rv.ring, me, o);
         if req.ranges.is_empty() {
@@ -283,7 +297,12 @@ impl Cluster {
                             "anti-entropy repaired replicas"
                         );
                     } else {
-                        tracing::debug!(peer, samples = r.compared_samples, bytes = r.bytes, "anti-entropy: in sync");
+                        tracing::debug!(
+                            peer,
+                            samples = r.compared_samples,
+                            bytes = r.bytes,
+                            "anti-entropy: in sync"
+                        );
                     }
                 }
                 Err(e) => {

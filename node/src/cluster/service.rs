@@ -195,8 +195,10 @@ async fn dispatch(cluster: &Arc<Cluster>, state: &Arc<AppState>, req: Request) -
                 Err(e) => return Response::Error(e),
             };
             let engine = state.sink.engine().clone();
-            match tokio::task::spawn_blocking(move || super::entropy::serve::tree_digest(&engine, &t))
-                .await
+            match tokio::task::spawn_blocking(move || {
+                super::entropy::serve::tree_digest(&engine, &t)
+            })
+            .await
             {
                 Ok(Ok(r)) => Response::TreeDigest(r),
                 Ok(Err(e)) => Response::Error(e),

@@ -236,6 +236,8 @@ impl Cluster {
                 replicas
             )));
         }
+        // Acknowledged: tee it to the mirror targets (queued in memory, never blocks).
+        self.mirrors.tee(&batch);
         self.metrics.add(WRITES, &[("outcome", "ok")], 1);
         Ok(WriteResponse {
             samples,

@@ -58,7 +58,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/admin/ring/apply", post(admin::ring_apply))
         .route("/api/v1/admin/ring/abort", post(admin::ring_abort))
         .route("/api/v1/admin/node/rebuild", post(admin::node_rebuild))
-        .route("/api/v1/admin/digest", get(entropy::digest).post(entropy::digest))
+        .route("/api/v1/admin/mirror/status", get(admin::mirror_status))
+        .route(
+            "/api/v1/admin/digest",
+            get(entropy::digest).post(entropy::digest),
+        )
         .route("/api/v1/admin/repair", post(entropy::repair))
         .route("/api/v1/admin/repair/status", get(entropy::repair_status))
         .route("/metrics", get(metrics))

@@ -266,8 +266,8 @@ impl Cluster {
     ) -> Result<PairReport, String> {
         let mut report = PairReport::default();
         let topology = self.topology();
-        let ask = |ranges: Vec<RingRange>, start: i64, end: i64, level: TreeLevel| {
-            TreeDigestRequest {
+        let ask =
+            |ranges: Vec<RingRange>, start: i64, end: i64, level: TreeLevel| TreeDigestRequest {
                 topology,
                 ranges,
                 shared_with: None,
@@ -277,8 +277,7 @@ impl Cluster {
                 level,
                 matchers: Vec::<Matcher>::new(),
                 keys: false,
-            }
-        };
+            };
         let top = match &scope.shared {
             Some([x, y]) => {
                 let mut to_a = ask(Vec::new(), scope.start, scope.end, TreeLevel::Set);
@@ -299,9 +298,7 @@ impl Cluster {
         report.differing_buckets = times.len() as u64;
         for (time, _, _) in times {
             let start = time.max(scope.start);
-            let end = time
-                .saturating_add(scope.bucket_ms - 1)
-                .min(scope.end);
+            let end = time.saturating_add(scope.bucket_ms - 1).min(scope.end);
             // Level 2: which ranges differ in this bucket.
             let req = ask(scope.ranges.clone(), start, end, TreeLevel::Range);
             let (a, b) = self.both(state, sides, req, &mut report).await?;
@@ -320,7 +317,10 @@ impl Cluster {
                     let req = ask(ranges.clone(), start, end, TreeLevel::Split(SPLIT));
                     let (a, b) = self.both(state, sides, req, &mut report).await?;
                     for (_, k, n) in differing(&a.buckets, &b.buckets) {
-                        let (range, part) = ((k / u128::from(SPLIT)) as usize, (k % u128::from(SPLIT)) as u32);
+                        let (range, part) = (
+                            (k / u128::from(SPLIT)) as usize,
+                            (k % u128::from(SPLIT)) as u32,
+                        );
                         todo.push((sub_range(ranges[range], SPLIT, part), n));
                     }
                 }
@@ -335,8 +335,15 @@ impl Cluster {
                     report.differing_series += ids.len() as u64;
                     if !scope.dry_run {
                         for chunk in ids.chunks(FETCH_BATCH) {
-                            self.repair_series(state, sides, chunk, (start, end), &mut report, throttle)
-                                .await?;
+                            self.repair_series(
+                                state,
+                                sides,
+                                chunk,
+                                (start, end),
+                                &mut report,
+                                throttle,
+                            )
+                            .await?;
                         }
                     }
                 }
@@ -401,11 +408,8 @@ impl Cluster {
         );
         report.add(&ra);
         report.add(&rb);
-        let held: [HashMap<u128, (SeriesKey, Vec<Sample>)>; 2] = [a?, b?].map(|rows| {
-            rows.into_iter()
-                .map(|(k, s)| (k.id().0, (k, s)))
-                .collect()
-        });
+        let held: [HashMap<u128, (SeriesKey, Vec<Sample>)>; 2] =
+            [a?, b?].map(|rows| rows.into_iter().map(|(k, s)| (k.id().0, (k, s))).collect());
         let mut todo: [Vec<(SeriesKey, Vec<Sample>)>; 2] = [Vec::new(), Vec::new()];
         for id in ids {
             let (x, y) = (held[0].get(id), held[1].get(id));
@@ -456,10 +460,7 @@ mod tests {
     fn differing_treats_missing_as_empty() {
         let a = [b(0, 1, 5, 10), b(0, 2, 3, 7), b(10, 1, 1, 1)];
         let bb = [b(0, 1, 5, 10), b(0, 2, 4, 8), b(20, 3, 2, 2)];
-        assert_eq!(
-            differing(&a, &bb),
-            vec![(0, 2, 4), (10, 1, 1), (20, 3, 2)]
-        );
+        assert_eq!(differing(&a, &bb), vec![(0, 2, 4), (10, 1, 1), (20, 3, 2)]);
         assert!(differing(&a, &a).is_empty());
     }
 }

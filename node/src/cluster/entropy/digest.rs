@@ -130,6 +130,9 @@ pub(crate) fn pieces(r: RingRange) -> Vec<(RingRange, u8)> {
     out
 }
 
+/// One owner's answer for a group: `(owner, samples, digest)`.
+type Answer = (usize, u64, u128);
+
 /// One piece: where it lies and who holds it.
 struct Piece {
     range: RingRange,
@@ -215,14 +218,17 @@ impl Cluster {
             let ranges: Vec<RingRange> = idx.iter().map(|&i| list[i].range).collect();
             let req = tree(ranges, start, end, level, q.series_of.is_some());
             let (cluster, state, side) = (self.clone(), state.clone(), sides[node].clone());
-            asks.push((node, tokio::spawn(async move {
-                let mut r = PairReport::default();
-                cluster.tree_of(&state, &side, req, &mut r).await
-            })));
+            asks.push((
+                node,
+                tokio::spawn(async move {
+                    let mut r = PairReport::default();
+                    cluster.tree_of(&state, &side, req, &mut r).await
+                }),
+            ));
         }
         // (piece, time) → per owner (samples, digest); for series listings also per series.
-        let mut got: HashMap<(usize, i64), Vec<(usize, u64, u128)>> = HashMap::new();
-        let mut by_series: HashMap<(usize, i64, u128), Vec<(usize, u64, u128)>> = HashMap::new();
+        let mut got: HashMap<(usize, i64), Vec<Answer>> = HashMap::new();
+        let mut by_series: HashMap<(usize, i64, u128), Vec<Answer>> = HashMap::new();
         let mut keys: HashMap<u128, String> = HashMap::new();
         let mut answered = vec![false; sides.len()];
         let mut unreachable = Vec::new();
@@ -261,7 +267,11 @@ impl Cluster {
                 }
                 Err(e) => {
                     tracing::warn!(node = rv.ring.node_id(floe_ring::NodeIndex(node as u32)), error = %e, "cluster digest: an owner did not answer");
-                    unreachable.push(rv.ring.node_id(floe_ring::NodeIndex(node as u32)).to_string());
+                    unreachable.push(
+                        rv.ring
+                            .node_id(floe_ring::NodeIndex(node as u32))
+                            .to_string(),
+                    );
                 }
             }
         }
@@ -272,11 +282,19 @@ impl Cluster {
             // Group by (time, series) across pieces (a series lies in exactly one piece).
             let mut todo: Vec<(usize, i64, u128)> = Vec::new();
             for (&(piece, time, id), answers) in &by_series {
-                let owners: Vec<usize> = list[piece].owners.iter().copied().filter(|&o| answered[o]).collect();
+                let owners: Vec<usize> = list[piece]
+                    .owners
+                    .iter()
+                    .copied()
+                    .filter(|&o| answered[o])
+                    .collect();
                 match agreed(&owners, answers) {
                     Some((samples, digest)) => series_out.push(SeriesCell {
                         partition: time,
-                        series: keys.get(&id).cloned().unwrap_or_else(|| format!("{id:032x}")),
+                        series: keys
+                            .get(&id)
+                            .cloned()
+                            .unwrap_or_else(|| format!("{id:032x}")),
                         samples,
                         digest,
                     }),
@@ -286,7 +304,17 @@ impl Cluster {
             disagree += todo.len() as u64;
             for (piece, time, id) in todo {
                 let (key, merged) = self
-                    .merged_series(state, &sides, &list[piece].owners, &answered, id, (time.max(q.start), time.saturating_add(q.bucket_ms - 1).min(q.end)))
+                    .merged_series(
+                        state,
+                        &sides,
+                        &list[piece].owners,
+                        &answered,
+                        id,
+                        (
+                            time.max(q.start),
+                            time.saturating_add(q.bucket_ms - 1).min(q.end),
+                        ),
+                    )
                     .await?;
                 let mut d = Digest::EMPTY;
                 merged.iter().for_each(|s| d.add_sample(SeriesId(id), s));
@@ -309,12 +337,14 @@ impl Cluster {
         } else {
             for (&(piece, time), answers) in &got {
                 let p = &list[piece];
-                let owners: Vec<usize> = p.owners.iter().copied().filter(|&o| answered[o]).collect();
+                let owners: Vec<usize> =
+                    p.owners.iter().copied().filter(|&o| answered[o]).collect();
                 let (samples, digest) = match agreed(&owners, answers) {
                     Some(v) => v,
                     None => {
                         disagree += 1;
-                        self.merged_piece(state, &sides, p, &answered, &q, time).await?
+                        self.merged_piece(state, &sides, p, &answered, &q, time)
+                            .await?
                     }
                 };
                 let c = cells.entry((time, p.bucket)).or_default();
@@ -376,7 +406,10 @@ impl Cluster {
         q: &DigestQuery,
         time: i64,
     ) -> Result<(u64, u128), String> {
-        let window = (time.max(q.start), time.saturating_add(q.bucket_ms - 1).min(q.end));
+        let window = (
+            time.max(q.start),
+            time.saturating_add(q.bucket_ms - 1).min(q.end),
+        );
         let mut per: HashMap<u128, Vec<(usize, u64, u128)>> = HashMap::new();
         let owners: Vec<usize> = p.owners.iter().copied().filter(|&o| answered[o]).collect();
         for &o in &owners {
@@ -409,7 +442,9 @@ impl Cluster {
                         .merged_series(state, sides, &p.owners, answered, id, window)
                         .await?;
                     samples += merged.len() as u64;
-                    merged.iter().for_each(|s| digest.add_sample(SeriesId(id), s));
+                    merged
+                        .iter()
+                        .for_each(|s| digest.add_sample(SeriesId(id), s));
                 }
             }
         }
@@ -466,7 +501,11 @@ mod tests {
     #[test]
     fn pieces_cut_at_bucket_boundaries() {
         let whole = pieces(RingRange { start: 5, end: 5 });
-        assert_eq!(whole.len(), 257, "a range starting inside a bucket ends in it");
+        assert_eq!(
+            whole.len(),
+            257,
+            "a range starting inside a bucket ends in it"
+        );
         let total: u128 = whole
             .iter()
             .map(|(r, _)| {
@@ -484,8 +523,26 @@ mod tests {
         };
         let p = pieces(r);
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0], (RingRange { start: (3u64 << 56) - 10, end: (3u64 << 56) - 1 }, 2));
-        assert_eq!(p[1], (RingRange { start: (3u64 << 56) - 1, end: (3u64 << 56) + 10 }, 3));
+        assert_eq!(
+            p[0],
+            (
+                RingRange {
+                    start: (3u64 << 56) - 10,
+                    end: (3u64 << 56) - 1
+                },
+                2
+            )
+        );
+        assert_eq!(
+            p[1],
+            (
+                RingRange {
+                    start: (3u64 << 56) - 1,
+                    end: (3u64 << 56) + 10
+                },
+                3
+            )
+        );
         let wrap = pieces(RingRange {
             start: u64::MAX - 2,
             end: 4,

@@ -106,11 +106,9 @@ impl Cluster {
         let view = self.view();
         let rv = view.read_ring();
         let only = match &req.node {
-            Some(id) => Some(
-                rv.ring
-                    .node_index(id)
-                    .ok_or_else(|| format!("node {id:?} is not in topology version {}", rv.tref.version))?,
-            ),
+            Some(id) => Some(rv.ring.node_index(id).ok_or_else(|| {
+                format!("node {id:?} is not in topology version {}", rv.tref.version)
+            })?),
             None => None,
         };
         let mut pairs: BTreeMap<(u32, String, String), Vec<RingRange>> = BTreeMap::new();
@@ -129,7 +127,11 @@ impl Cluster {
                         continue;
                     }
                     for &o in owners.iter().filter(|&&o| o != x) {
-                        let key = (0, rv.ring.node_id(x).to_string(), rv.ring.node_id(o).to_string());
+                        let key = (
+                            0,
+                            rv.ring.node_id(x).to_string(),
+                            rv.ring.node_id(o).to_string(),
+                        );
                         pairs.entry(key).or_default().push(r);
                     }
                 }
@@ -186,7 +188,12 @@ impl Cluster {
             *slot = Some(job.clone());
             job
         };
-        tracing::info!(job = job.id, comparisons = job.ranges_total, dry_run = req.dry_run, "repair job started");
+        tracing::info!(
+            job = job.id,
+            comparisons = job.ranges_total,
+            dry_run = req.dry_run,
+            "repair job started"
+        );
         let (cluster, state) = (self.clone(), state.clone());
         tokio::spawn(async move { cluster.run_repair_job(&state, steps, req.dry_run).await });
         Ok(job)
@@ -200,7 +207,10 @@ impl Cluster {
             if id == me {
                 return Some(Side::Local);
             }
-            view.members.iter().find(|m| m.id == id).map(|n| Side::Peer(n.clone()))
+            view.members
+                .iter()
+                .find(|m| m.id == id)
+                .map(|n| Side::Peer(n.clone()))
         };
         let mut failed = false;
         for (a, b, ranges) in steps {
@@ -209,7 +219,8 @@ impl Cluster {
                 (Some(sa), Some(sb)) => {
                     let mut scope = self.entropy_scope(state, ranges, None);
                     scope.dry_run = dry_run;
-                    self.compare_pair(state, [&sa, &sb], &scope, &mut throttle).await
+                    self.compare_pair(state, [&sa, &sb], &scope, &mut throttle)
+                        .await
                 }
                 _ => Err(format!("{a} or {b} is not a member any more")),
             };

@@ -100,10 +100,7 @@ pub(crate) fn sub_range(range: RingRange, parts: u32, part: u32) -> RingRange {
 /// Checks a tree request's shape.
 fn check(req: &TreeDigestRequest) -> Result<(), ErrorResponse> {
     if req.bucket_ms <= 0 {
-        return Err(bad(format!(
-            "bucket_ms {} must be positive",
-            req.bucket_ms
-        )));
+        return Err(bad(format!("bucket_ms {} must be positive", req.bucket_ms)));
     }
     if req.ranges.is_empty() || req.ranges.len() > MAX_ITEMS {
         return Err(bad(format!(
@@ -285,8 +282,7 @@ mod tests {
             },
         ] {
             for parts in [1u32, 3, 16, 256] {
-                let subs: Vec<RingRange> =
-                    (0..parts).map(|p| sub_range(range, parts, p)).collect();
+                let subs: Vec<RingRange> = (0..parts).map(|p| sub_range(range, parts, p)).collect();
                 assert_eq!(subs[0].start, range.start);
                 assert_eq!(subs[parts as usize - 1].end, range.end);
                 for w in subs.windows(2) {

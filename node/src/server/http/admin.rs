@@ -85,6 +85,16 @@ pub(super) async fn ring_status(State(state): State<Arc<AppState>>) -> Response 
     }
 }
 
+/// `GET /api/v1/admin/mirror/status`: this node's mirror targets (`docs/mirroring.md`); on a
+/// node running alone, which cannot mirror, `{"node": null, "mirrors": []}`.
+pub(super) async fn mirror_status(State(state): State<Arc<AppState>>) -> Response {
+    let data = match &state.cluster {
+        Some(c) => c.mirror_status(),
+        None => serde_json::json!({"node": null, "mirrors": []}),
+    };
+    success(&data.to_string())
+}
+
 /// `POST /api/v1/admin/ring/apply` with a topology document: starts the change.
 pub(super) async fn ring_apply(State(state): State<Arc<AppState>>, body: String) -> Response {
     let c = match cluster(&state) {

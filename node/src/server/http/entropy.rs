@@ -69,10 +69,12 @@ pub(super) async fn digest(
         let start = p.time_or("start", MIN_TIMESTAMP_MS)?.max(MIN_TIMESTAMP_MS);
         let end = p.time_or("end", MAX_TIMESTAMP_MS)?.min(MAX_TIMESTAMP_MS);
         if start > end {
-            return Err(ApiError::bad_data("end timestamp must not be before start time"));
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start time",
+            ));
         }
-        let bucket_ms = int::<i64>(&p, "bucket_ms")?
-            .unwrap_or(state.sink.engine().config().partition_ms);
+        let bucket_ms =
+            int::<i64>(&p, "bucket_ms")?.unwrap_or(state.sink.engine().config().partition_ms);
         if bucket_ms <= 0 {
             return Err(ApiError::param("bucket_ms", "bucket_ms must be positive"));
         }
