@@ -336,6 +336,34 @@ fn mirrors_converge_to_the_source_after_the_target_was_down() -> anyhow::Result<
         cpu.len()
     );
 
+    // The same, by cluster digest: dev is identical to the source; staging to the source's
+    // cpu series.
+    let compare = |b: &TestCluster, selector: Option<&str>| -> anyhow::Result<String> {
+        let a_url = format!("http://{}", source.http_addr(0));
+        let b_url = format!("http://{}", b.http_addr(0));
+        let mut args = vec!["digest", "compare", a_url.as_str(), b_url.as_str()];
+        if let Some(s) = selector {
+            args.extend(["--match", s]);
+        }
+        let out = Command::new(floectl_bin()?).args(&args).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        anyhow::ensure!(
+            out.status.success() && text.contains("identical"),
+            "floectl {args:?}: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(text)
+    };
+    println!(
+        "floectl digest compare source dev:\n{}",
+        compare(&dev, None)?
+    );
+    println!(
+        "floectl digest compare source staging --match cpu:\n{}",
+        compare(&staging, Some(CPU_ONLY))?
+    );
+
     let sent = metric_sum(&source, &[0, 1, 2], "floe_mirror_sent_samples_total")?;
     let dropped = metric_sum(&source, &[0, 1, 2], "floe_mirror_dropped_samples_total")?;
     let errors = metric_sum(&source, &[0, 1, 2], "floe_mirror_send_errors_total")?;
