@@ -15,6 +15,7 @@ use floe_storage_format::rollup::RollupColumns;
 use floe_storage_format::wal::SampleType;
 use floe_storage_format::{Columns, SeriesId};
 
+use super::digests::Stale;
 use super::error::{EngineError, io_err};
 use super::metrics::EngineMetrics;
 use super::recover::RecoveryReport;
@@ -154,6 +155,11 @@ pub(crate) fn salvage(inner: &Inner, file_id: u64) -> Result<(), EngineError> {
             .collect();
         blocks.extend(replacement.map(Arc::new));
         st.blocks = Arc::new(blocks);
+    }
+    if block.is_raw() {
+        // The unreadable series lost their samples in this block's span.
+        let (from, to) = (block.entry.partition_start, block.entry.partition_end);
+        inner.digests.invalidate(Stale::Partitions { from, to });
     }
     let to = quarantine_file(dir, &block.entry)?;
     tracing::error!(block = %to.display(), unreadable_series = bad.len(), "block salvaged: readable series kept, original quarantined, unreadable series marked for repair");

@@ -23,6 +23,7 @@ use floe_storage_format::wal::SampleType;
 use floe_storage_format::{Columns, Sample, SeriesId, merge_sorted_columns};
 
 use super::blocks::{LiveBlock, RAW, block_path, salvage};
+use super::digests::Stale;
 use super::error::{EngineError, io_err};
 use super::metrics::EngineMetrics;
 use super::{Inner, Maintenance, lock, read_lock, write_lock};
@@ -427,6 +428,12 @@ fn expire(inner: &Inner, m: &mut Maintenance) -> Result<usize, EngineError> {
     next.write_atomic(&cfg.dir)?;
     m.manifest = next;
     publish(inner, &ids, Vec::new());
+    // The expired raw samples are gone: the digest cells of their span are stale.
+    let raw = || expired.iter().filter(|b| b.is_raw()).map(|b| &b.entry);
+    let from = raw().map(|e| e.partition_start).min();
+    if let (Some(from), Some(to)) = (from, raw().map(|e| e.partition_end).max()) {
+        inner.digests.invalidate(Stale::Partitions { from, to });
+    }
     delete_files(inner, &expired)?;
     EngineMetrics::add(&inner.metrics.blocks_expired_total, expired.len() as u64);
     tracing::info!(blocks = expired.len(), "blocks past retention deleted");

@@ -71,12 +71,23 @@ metrics! {
     blocks_quarantined_total: "counter";
     /// Series or partitions marked as needing repair from replicas.
     repair_marks: "gauge";
+    /// Per-(series, partition) digest cells answered from the digest cache.
+    digest_cells_cached_total: "counter";
+    /// Digest cells computed by reading samples (cache misses, partial buckets, other widths).
+    digest_cells_computed_total: "counter";
+    /// Cells held by the digest cache.
+    digest_cells: "gauge";
 }
 
 impl EngineMetrics {
     /// Adds `n` to a counter.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a gauge (one that is kept by deltas rather than set).
+    pub(crate) fn sub(gauge: &AtomicU64, n: u64) {
+        gauge.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Sets a gauge.

@@ -23,6 +23,7 @@ use floe_storage_format::{Columns, FormatError, SeriesId, SeriesKey};
 
 use super::blocks::{LiveBlock, block_path, salvage};
 use super::compact::{delete_files, publish};
+use super::digests::Stale;
 use super::error::EngineError;
 use super::{Engine, Inner, Maintenance, lock, read_lock};
 use crate::index::SeriesRef;
@@ -196,10 +197,13 @@ fn purge_blocks(
     );
     // Ids handed out stay used, whatever happens next (file ids are never reused).
     m.manifest.next_file_id = next.next_file_id;
-    if let Err(e) = built {
-        discard(dir, &added);
-        return Err(e);
-    }
+    let dropped = match built {
+        Ok(dropped) => dropped,
+        Err(e) => {
+            discard(dir, &added);
+            return Err(e);
+        }
+    };
     if removed.is_empty() {
         return Ok(report);
     }
@@ -212,6 +216,8 @@ fn purge_blocks(
     next.write_atomic(dir)?;
     m.manifest = next;
     publish(inner, &removed_ids, added);
+    // The dropped series' digest cells no longer match what is stored.
+    inner.digests.invalidate(Stale::Series(&dropped));
     delete_files(inner, &removed)?;
     Ok(report)
 }
@@ -223,13 +229,15 @@ type Outputs<'a> = (
     &'a mut Vec<Arc<LiveBlock>>,
 );
 
+/// Rewrites the blocks holding a series `keep` rejects; returns the series removed from some
+/// block.
 fn rewrite_all(
     dir: &Path,
     next: &mut Manifest,
     blocks: &[Arc<LiveBlock>],
     keep: &dyn Fn(SeriesId) -> bool,
     (report, added, removed): Outputs<'_>,
-) -> Result<(), PurgeError> {
+) -> Result<BTreeSet<SeriesId>, PurgeError> {
     let mut dropped_ids = BTreeSet::new();
     for block in blocks {
         let scan = scan(block, keep)?;
@@ -249,7 +257,7 @@ fn rewrite_all(
         removed.push(block.clone());
     }
     report.series_dropped = dropped_ids.len();
-    Ok(())
+    Ok(dropped_ids)
 }
 
 /// Writes the `kept` series of `block` into a new block with a fresh file id.

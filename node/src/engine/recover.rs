@@ -213,6 +213,10 @@ pub(crate) fn open(
     };
     let now = clock.now_ms();
     let config_cache_bytes = config.chunk_cache_bytes;
+    let digests = Box::new(super::digests::DigestCache::new(
+        config.partition_ms,
+        metrics.clone(),
+    ));
     let metrics_for_cache = metrics.clone();
     let inner = Inner {
         config,
@@ -229,6 +233,7 @@ pub(crate) fn open(
         }),
         closed: AtomicBool::new(false),
         cache: super::cache::ChunkCache::new(config_cache_bytes, metrics_for_cache),
+        digests,
         _lock: lock,
     };
     blocks_gauges(&inner);
