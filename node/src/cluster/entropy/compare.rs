@@ -141,6 +141,19 @@ fn differing(a: &[TreeBucket], b: &[TreeBucket]) -> Vec<(i64, u128, u64)> {
         .collect()
 }
 
+/// The item a group key of an answer names; a key outside the request is the answerer's bug.
+pub(crate) fn group<T>(items: &[T], key: u128) -> Result<&T, String> {
+    usize::try_from(key)
+        .ok()
+        .and_then(|k| items.get(k))
+        .ok_or_else(|| {
+            format!(
+                "an answer names group {key}, outside the {} asked for",
+                items.len()
+            )
+        })
+}
+
 fn frame_len<T: serde::Serialize>(v: &T) -> u64 {
     floe_wire::encode_frame(v).map_or(0, |f| f.len() as u64)
 }
@@ -304,8 +317,8 @@ impl Cluster {
             let (a, b) = self.both(state, sides, req, &mut report).await?;
             let mut todo: Vec<(RingRange, u64)> = differing(&a.buckets, &b.buckets)
                 .into_iter()
-                .map(|(_, k, n)| (scope.ranges[k as usize], n))
-                .collect();
+                .map(|(_, k, n)| Ok((*group(&scope.ranges, k)?, n)))
+                .collect::<Result<_, String>>()?;
             let mut depth = 0;
             while !todo.is_empty() {
                 let (small, large): (Vec<_>, Vec<_>) = todo
@@ -317,11 +330,8 @@ impl Cluster {
                     let req = ask(ranges.clone(), start, end, TreeLevel::Split(SPLIT));
                     let (a, b) = self.both(state, sides, req, &mut report).await?;
                     for (_, k, n) in differing(&a.buckets, &b.buckets) {
-                        let (range, part) = (
-                            (k / u128::from(SPLIT)) as usize,
-                            (k % u128::from(SPLIT)) as u32,
-                        );
-                        todo.push((sub_range(ranges[range], SPLIT, part), n));
+                        let (range, part) = (k / u128::from(SPLIT), (k % u128::from(SPLIT)) as u32);
+                        todo.push((sub_range(*group(&ranges, range)?, SPLIT, part), n));
                     }
                 }
                 if !small.is_empty() {
@@ -454,6 +464,14 @@ mod tests {
             samples,
             digest,
         }
+    }
+
+    #[test]
+    fn a_group_outside_the_request_is_an_error_not_a_panic() {
+        let items = [10, 20];
+        assert_eq!(group(&items, 1), Ok(&20));
+        assert!(group(&items, 2).is_err());
+        assert!(group(&items, u128::MAX).is_err());
     }
 
     #[test]

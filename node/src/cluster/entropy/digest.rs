@@ -258,7 +258,7 @@ impl Cluster {
                         }
                     } else {
                         for b in r.buckets {
-                            let piece = idx[b.key as usize];
+                            let piece = *super::compare::group(idx, b.key)?;
                             got.entry((piece, b.time))
                                 .or_default()
                                 .push((node, b.samples, b.digest));
