@@ -374,10 +374,9 @@ fn mirrors_converge_to_the_source_after_the_target_was_down() -> anyhow::Result<
     // Counters restart with the node (n3 was restarted): the data comparison above is the
     // real check; here only that something was counted and nothing dropped.
     anyhow::ensure!(sent > 0.0, "sent {sent}");
-    anyhow::ensure!(
-        dropped == 0.0 && errors > 0.0,
-        "dropped {dropped}, errors {errors}"
-    );
+    // Send errors while dev was down depend on when the sender last tried (counters also
+    // restart with n3), so they are reported above, not asserted.
+    anyhow::ensure!(dropped == 0.0, "dropped {dropped}, errors {errors}");
 
     drop(client);
     source.stop_all()?;

@@ -37,6 +37,28 @@ pub(crate) const SPLIT: u32 = 16;
 pub(crate) const MAX_SPLITS: u32 = 4;
 /// Series whose samples are fetched in one request.
 const FETCH_BATCH: usize = 512;
+/// … and at most about this many samples (one side's), so an answer stays far below the
+/// frame limit.
+const FETCH_SAMPLES: u64 = 200_000;
+
+/// `ids` (with the larger side's sample count) cut into fetch batches: at most
+/// [`FETCH_BATCH`] series and about [`FETCH_SAMPLES`] samples each (a larger series alone).
+fn fetch_batches(ids: &[(u128, u64)]) -> Vec<Vec<u128>> {
+    let mut out = Vec::new();
+    let (mut cur, mut samples) = (Vec::new(), 0u64);
+    for &(id, n) in ids {
+        if !cur.is_empty() && (cur.len() >= FETCH_BATCH || samples + n > FETCH_SAMPLES) {
+            out.push(std::mem::take(&mut cur));
+            samples = 0;
+        }
+        cur.push(id);
+        samples += n;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
 
 /// One side of a comparison: this node's engine or a peer.
 #[derive(Debug, Clone)]
@@ -331,24 +353,27 @@ impl Cluster {
                     let (a, b) = self.both(state, sides, req, &mut report).await?;
                     for (_, k, n) in differing(&a.buckets, &b.buckets) {
                         let (range, part) = (k / u128::from(SPLIT), (k % u128::from(SPLIT)) as u32);
-                        todo.push((sub_range(*group(&ranges, range)?, SPLIT, part), n));
+                        // An empty part holds no series: an answer naming one is ignored.
+                        if let Some(sub) = sub_range(*group(&ranges, range)?, SPLIT, part) {
+                            todo.push((sub, n));
+                        }
                     }
                 }
                 if !small.is_empty() {
                     let ranges: Vec<RingRange> = small.iter().map(|(r, _)| *r).collect();
                     let req = ask(ranges, start, end, TreeLevel::Series);
                     let (a, b) = self.both(state, sides, req, &mut report).await?;
-                    let ids: Vec<u128> = differing(&a.buckets, &b.buckets)
+                    let ids: Vec<(u128, u64)> = differing(&a.buckets, &b.buckets)
                         .into_iter()
-                        .map(|(_, id, _)| id)
+                        .map(|(_, id, n)| (id, n))
                         .collect();
                     report.differing_series += ids.len() as u64;
                     if !scope.dry_run {
-                        for chunk in ids.chunks(FETCH_BATCH) {
+                        for chunk in fetch_batches(&ids) {
                             self.repair_series(
                                 state,
                                 sides,
-                                chunk,
+                                &chunk,
                                 (start, end),
                                 &mut report,
                                 throttle,
@@ -464,6 +489,16 @@ mod tests {
             samples,
             digest,
         }
+    }
+
+    #[test]
+    fn fetch_batches_bound_series_and_samples() {
+        let ids: Vec<(u128, u64)> = (0..1000).map(|i| (i, 100)).collect();
+        let b = fetch_batches(&ids);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].len(), FETCH_BATCH);
+        let big: Vec<(u128, u64)> = vec![(1, 150_000), (2, 150_000), (3, 10), (4, 300_000)];
+        assert_eq!(fetch_batches(&big), vec![vec![1], vec![2, 3], vec![4]]);
     }
 
     #[test]

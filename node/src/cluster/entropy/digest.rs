@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use floe_ring::{Node, TokenRange};
 use floe_storage_format::{Digest, Sample, SeriesId, SeriesKey, normalize};
-use floe_wire::proto::{Matcher, RingRange, SamplesRequest, TreeDigestRequest, TreeLevel};
+use floe_wire::proto::{
+    Matcher, RingRange, SamplesRequest, TopologyRef, TreeDigestRequest, TreeLevel,
+};
 use serde::Serialize;
 
 use super::compare::{PairReport, Side};
@@ -96,7 +98,8 @@ pub(crate) struct ClusterDigest {
     pub(crate) cells: Vec<Cell>,
     /// Series listing, when asked.
     pub(crate) series: Vec<SeriesCell>,
-    /// Pieces (range × position bucket × time bucket) whose replicas disagreed and were merged.
+    /// Pieces (range × position bucket × time bucket) whose replicas disagreed and were
+    /// merged; in a series listing, series (× time bucket).
     pub(crate) replicas_disagree: u64,
     /// Owners that could not be asked: the digest covers the other replicas only.
     pub(crate) unreachable: Vec<String>,
@@ -306,6 +309,7 @@ impl Cluster {
                 let (key, merged) = self
                     .merged_series(
                         state,
+                        rv.tref,
                         &sides,
                         &list[piece].owners,
                         &answered,
@@ -343,7 +347,7 @@ impl Cluster {
                     Some(v) => v,
                     None => {
                         disagree += 1;
-                        self.merged_piece(state, &sides, p, &answered, &q, time)
+                        self.merged_piece(state, rv.tref, &sides, p, &answered, &q, time)
                             .await?
                     }
                 };
@@ -397,9 +401,11 @@ impl Cluster {
 
     /// The merged digest of a piece in time bucket `time` whose owners disagree: per series,
     /// the agreed digest or the digest of the merge of every owner's samples.
+    #[allow(clippy::too_many_arguments)]
     async fn merged_piece(
         self: &Arc<Self>,
         state: &Arc<AppState>,
+        tref: TopologyRef,
         sides: &[Side],
         p: &Piece,
         answered: &[bool],
@@ -414,7 +420,7 @@ impl Cluster {
         let owners: Vec<usize> = p.owners.iter().copied().filter(|&o| answered[o]).collect();
         for &o in &owners {
             let req = TreeDigestRequest {
-                topology: self.view().read_ring().tref,
+                topology: tref,
                 ranges: vec![p.range],
                 shared_with: None,
                 start: window.0,
@@ -439,7 +445,7 @@ impl Cluster {
                 }
                 None => {
                     let (_, merged) = self
-                        .merged_series(state, sides, &p.owners, answered, id, window)
+                        .merged_series(state, tref, sides, &p.owners, answered, id, window)
                         .await?;
                     samples += merged.len() as u64;
                     merged
@@ -452,9 +458,11 @@ impl Cluster {
     }
 
     /// Series `id`'s samples in `window`, merged over every answering owner.
+    #[allow(clippy::too_many_arguments)]
     async fn merged_series(
         &self,
         state: &Arc<AppState>,
+        tref: TopologyRef,
         sides: &[Side],
         owners: &[usize],
         answered: &[bool],
@@ -465,7 +473,7 @@ impl Cluster {
         let mut key = None;
         for &o in owners.iter().filter(|&&o| answered[o]) {
             let req = SamplesRequest {
-                topology: self.view().read_ring().tref,
+                topology: tref,
                 series: vec![id],
                 start: window.0,
                 end: window.1,

@@ -2,10 +2,11 @@
 //! replica of every ring range (or of the ranges asked for, or of one node's ranges) and
 //! repairs what differs, with progress. Any node can run it; it need not own the ranges.
 //!
-//! For a range owned by `o0, o1, …, ok`, the pairs compared are `(o0, o1) … (o0, ok)` and then
-//! again `(o0, o1) … (o0, ok-1)`: after the first pass `o0` holds the union of every copy,
-//! the second brings the owners compared early up to it (a pair already equal costs one
-//! digest per side). With `node = X`, the pairs are `(X, other owner)` of X's ranges.
+//! For a range owned by `o0, o1, …, ok`, the pairs compared are `(o0, o1) … (o0, ok)` and then,
+//! with more than two owners, again `(o0, o1) … (o0, ok)`: after the first pass `o0` holds
+//! the union of every copy, the second brings every other owner up to it (a pair already
+//! equal costs one digest per side). With `node = X`, the pairs are `(X, other owner)` of X's
+//! ranges, once: X ends with the union, each other owner with its copy and X's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,8 +141,10 @@ impl Cluster {
                     for i in 1..k {
                         pairs.entry((0, id(0), id(i))).or_default().push(r);
                     }
-                    for i in 1..k.saturating_sub(1) {
-                        pairs.entry((1, id(0), id(i))).or_default().push(r);
+                    if k > 2 {
+                        for i in 1..k {
+                            pairs.entry((1, id(0), id(i))).or_default().push(r);
+                        }
                     }
                 }
             }

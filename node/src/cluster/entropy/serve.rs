@@ -16,6 +16,8 @@ use crate::index::SeriesRef;
 
 /// Most ranges or series ids in one request.
 pub(crate) const MAX_ITEMS: usize = 65_536;
+/// Most encoded bytes of series in a [`SamplesResponse`] (below the 16 MiB frame limit).
+pub(crate) const MAX_ANSWER_BYTES: usize = 12 << 20;
 /// Most parts a range may be split into.
 pub(crate) const MAX_PARTS: u32 = 256;
 
@@ -41,8 +43,7 @@ pub(crate) struct RangeFinder {
 }
 
 impl RangeFinder {
-    /// Pieces of `ranges`; a position in two ranges counts for the one whose piece starts
-    /// first.
+    /// Pieces of `ranges` (which must not overlap: see [`RangeFinder::overlapping`]).
     pub(crate) fn new(ranges: &[RingRange]) -> Self {
         let mut pieces = Vec::with_capacity(ranges.len() + 1);
         for (i, r) in ranges.iter().enumerate() {
@@ -63,6 +64,11 @@ impl RangeFinder {
         Self { pieces }
     }
 
+    /// Whether two of the ranges share a position.
+    pub(crate) fn overlapping(&self) -> bool {
+        self.pieces.windows(2).any(|w| w[1].0 <= w[0].1)
+    }
+
     /// The index of the range holding `position`.
     pub(crate) fn find(&self, position: u64) -> Option<usize> {
         let at = self.pieces.partition_point(|p| p.0 <= position);
@@ -81,8 +87,12 @@ pub(crate) fn part_of(range: RingRange, parts: u32, position: u64) -> u32 {
     ((offset * u128::from(parts)) / r.len()).min(u128::from(parts - 1)) as u32
 }
 
-/// The sub-range of `range` that is its part `part` of `parts` (the inverse of [`part_of`]).
-pub(crate) fn sub_range(range: RingRange, parts: u32, part: u32) -> RingRange {
+/// The sub-range of `range` that is its part `part` of `parts` (the inverse of [`part_of`]);
+/// `None` for an empty part (a range shorter than `parts` positions) or `part >= parts`.
+pub(crate) fn sub_range(range: RingRange, parts: u32, part: u32) -> Option<RingRange> {
+    if part >= parts {
+        return None;
+    }
     let len = TokenRange {
         start: range.start,
         end: range.end,
@@ -91,10 +101,10 @@ pub(crate) fn sub_range(range: RingRange, parts: u32, part: u32) -> RingRange {
     // Part k holds the offsets o with floor(o * parts / len) == k: o in [ceil(k*len/parts), …).
     let lo = |k: u32| -> u128 { (u128::from(k) * len).div_ceil(u128::from(parts)) };
     let (a, b) = (lo(part), lo(part + 1));
-    RingRange {
+    (a < b).then(|| RingRange {
         start: range.start.wrapping_add(a as u64),
         end: range.start.wrapping_add(b as u64),
-    }
+    })
 }
 
 /// Checks a tree request's shape.
@@ -125,6 +135,9 @@ fn series_in(
     req: &TreeDigestRequest,
 ) -> Result<Vec<(SeriesRef, SeriesKey, usize)>, ErrorResponse> {
     let finder = RangeFinder::new(&req.ranges);
+    if finder.overlapping() {
+        return Err(bad("the ranges of a tree digest must not overlap".into()));
+    }
     let candidates = if req.matchers.is_empty() {
         engine.series_in(&|id: SeriesId| finder.find(id.ring_position()).is_some())
     } else {
@@ -212,7 +225,7 @@ pub(crate) fn samples(
             req.series.len()
         )));
     }
-    let mut out = Vec::new();
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
     for &id in &req.series {
         let Some(r) = engine.lookup(SeriesId(id)) else {
             continue;
@@ -223,6 +236,16 @@ pub(crate) fn samples(
             .map_err(|e| internal(format!("read series {key}: {e}")))?;
         let s = SeriesSamples::encode_normalized(&key, &stored)
             .map_err(|e| internal(format!("encode series {key}: {e}")))?;
+        bytes += s.key.len() + s.chunk.len();
+        if bytes > MAX_ANSWER_BYTES {
+            return Err(ErrorResponse {
+                code: ErrorCode::Limit,
+                message: format!(
+                    "the samples of these {} series exceed {MAX_ANSWER_BYTES} bytes: ask fewer",
+                    req.series.len()
+                ),
+            });
+        }
         out.push(s);
     }
     Ok(SamplesResponse { series: out })
@@ -256,6 +279,11 @@ mod tests {
         assert_eq!(f.find(0), Some(1));
         assert_eq!(f.find(3), Some(1));
         assert_eq!(f.find(4), None);
+        assert!(!f.overlapping());
+        let r = |start, end| RingRange { start, end };
+        assert!(RangeFinder::new(&[r(7, 7), r(1, 2)]).overlapping());
+        assert!(RangeFinder::new(&[r(1, 5), r(4, 9)]).overlapping());
+        assert!(!RangeFinder::new(&[r(1, 5), r(5, 9)]).overlapping());
         let whole = RangeFinder::new(&[RingRange { start: 7, end: 7 }]);
         assert_eq!(whole.find(0), Some(0));
         assert_eq!(whole.find(u64::MAX), Some(0));
@@ -282,20 +310,24 @@ mod tests {
             },
         ] {
             for parts in [1u32, 3, 16, 256] {
-                let subs: Vec<RingRange> = (0..parts).map(|p| sub_range(range, parts, p)).collect();
-                assert_eq!(subs[0].start, range.start);
-                assert_eq!(subs[parts as usize - 1].end, range.end);
+                // Empty parts (a range shorter than `parts`) are None; the others tile it.
+                let subs: Vec<(usize, RingRange)> = (0..parts)
+                    .filter_map(|p| sub_range(range, parts, p).map(|r| (p as usize, r)))
+                    .collect();
+                assert_eq!(subs[0].1.start, range.start);
+                assert_eq!(subs[subs.len() - 1].1.end, range.end);
                 for w in subs.windows(2) {
-                    assert_eq!(w[0].end, w[1].start);
+                    assert_eq!(w[0].1.end, w[1].1.start);
                 }
+                assert!(sub_range(range, parts, parts).is_none());
                 // Positions near the part boundaries land in the part whose sub-range holds them.
-                for (p, s) in subs.iter().enumerate() {
+                for &(p, s) in &subs {
                     let t = TokenRange {
                         start: s.start,
                         end: s.end,
                     };
                     if s.start == s.end && parts > 1 {
-                        continue; // an empty part of a short range
+                        continue; // the whole circle split in one part
                     }
                     for pos in [s.start.wrapping_add(1), s.end] {
                         assert!(t.contains(pos));

@@ -23,6 +23,10 @@ use crate::engine::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 use crate::query::parse_match_params;
 use crate::server::AppState;
 
+/// Smallest time bucket of a cluster digest: finer buckets would make answers as large as the
+/// data.
+const MIN_BUCKET_MS: i64 = 60_000;
+
 /// Most matchers sets: one (the digest is of the series matching every matcher).
 fn matchers(p: &Params) -> Result<Vec<floe_wire::proto::Matcher>, ApiError> {
     let matches = p.all("match[]");
@@ -75,8 +79,13 @@ pub(super) async fn digest(
         }
         let bucket_ms =
             int::<i64>(&p, "bucket_ms")?.unwrap_or(state.sink.engine().config().partition_ms);
-        if bucket_ms <= 0 {
-            return Err(ApiError::param("bucket_ms", "bucket_ms must be positive"));
+        if bucket_ms < MIN_BUCKET_MS {
+            return Err(ApiError::param(
+                "bucket_ms",
+                format!(
+                    "bucket_ms {bucket_ms} is below the smallest accepted, {MIN_BUCKET_MS} (one minute)"
+                ),
+            ));
         }
         Ok(DigestQuery {
             start,
