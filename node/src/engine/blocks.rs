@@ -225,3 +225,24 @@ fn copy_readable(dir: &Path, block: &LiveBlock, new_id: u64) -> Result<Salvaged,
 
 /// The sample type of raw blocks.
 pub(crate) const RAW: SampleType = SampleType::Float;
+
+/// Flips a byte in the middle of series `id`'s chunk in the first block (tests of the paths
+/// that meet a damaged block).
+#[cfg(test)]
+pub(crate) fn damage_chunk(engine: &super::Engine, id: floe_storage_format::SeriesId) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let block = super::read_lock(&engine.inner.state).blocks[0].clone();
+    let i = block.reader.find(id).expect("series in block");
+    let e = block.reader.entry(i).expect("index entry");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(block.reader.path())
+        .expect("open block file");
+    let at = e.offset + u64::from(e.len) / 2;
+    let mut byte = [0u8];
+    f.seek(SeekFrom::Start(at)).expect("seek");
+    f.read_exact(&mut byte).expect("read");
+    f.seek(SeekFrom::Start(at)).expect("seek");
+    f.write_all(&[byte[0] ^ 0xff]).expect("write");
+}

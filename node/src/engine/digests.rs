@@ -253,7 +253,6 @@ fn whole_partitions(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Seek, SeekFrom, Write};
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -265,7 +264,7 @@ mod tests {
     use super::DigestCell;
     use crate::engine::{
         Clock, Engine, EngineConfig, EngineError, FsyncPolicy, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
-        ManualClock, read_lock,
+        ManualClock,
     };
     use crate::index::SeriesRef;
 
@@ -557,21 +556,7 @@ mod tests {
         engine.flush().expect("flush");
         assert_eq!(call(&engine, &refs), (0, 2));
         // Damage series 0's chunk; the read that meets it salvages the block.
-        let block = read_lock(&engine.inner.state).blocks[0].clone();
-        let i = block.reader.find(key(0).id()).expect("h0 in block");
-        let e = block.reader.entry(i).expect("index entry");
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(block.reader.path())
-            .expect("open block file");
-        let at = e.offset + u64::from(e.len) / 2;
-        let mut byte = [0u8];
-        f.seek(SeekFrom::Start(at)).expect("seek");
-        f.read_exact(&mut byte).expect("read");
-        f.seek(SeekFrom::Start(at)).expect("seek");
-        f.write_all(&[byte[0] ^ 0xff]).expect("write");
-        drop((f, block));
+        crate::engine::blocks::damage_chunk(&engine, key(0).id());
         let read = engine.read(refs[0], ALL.0, ALL.1);
         assert!(matches!(read, Err(EngineError::Corrupt { .. })), "{read:?}");
         let (cached, _) = call(&engine, &refs);

@@ -321,7 +321,6 @@ fn discard(dir: &Path, added: &[LiveBlock]) {
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashSet};
-    use std::io::{Read, Seek, SeekFrom, Write};
     use std::path::Path;
     use std::sync::Arc;
 
@@ -479,21 +478,7 @@ mod tests {
         load(&engine, &[0, 1, 2, 3], (T0, T0 + H, MIN), &mut rows);
         engine.flush().expect("flush");
         // Damage the chunk of kept series h0.
-        let block = read_lock(&engine.inner.state).blocks[0].clone();
-        let i = block.reader.find(key(0).id()).expect("h0 in block");
-        let e = block.reader.entry(i).expect("index entry");
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(block.reader.path())
-            .expect("open block file");
-        let at = e.offset + u64::from(e.len) / 2;
-        let mut byte = [0u8];
-        f.seek(SeekFrom::Start(at)).expect("seek");
-        f.read_exact(&mut byte).expect("read");
-        f.seek(SeekFrom::Start(at)).expect("seek");
-        f.write_all(&[byte[0] ^ 0xff]).expect("write");
-        drop((f, block));
+        crate::engine::blocks::damage_chunk(&engine, key(0).id());
 
         let dropped: HashSet<SeriesId> = [key(1).id()].into();
         let report = engine
