@@ -32,6 +32,23 @@ pub fn floectl_bin() -> anyhow::Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Runs floectl with `args`; its stdout, or an error with its whole output when it exits
+/// non-zero.
+pub fn floectl(args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(floectl_bin()?)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("run floectl: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "floectl {args:?} exited with {}:\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
 fn locate_or_build(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     if bin == "floed"
         && let Some(path) = std::env::var_os(FLOED_BIN_ENV)

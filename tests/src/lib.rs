@@ -47,7 +47,7 @@ pub mod process;
 pub mod rebalance;
 pub mod wait;
 
-pub use binary::{FLOED_BIN_ENV, floectl_bin, floed_bin, workspace_root};
+pub use binary::{FLOED_BIN_ENV, floectl, floectl_bin, floed_bin, workspace_root};
 pub use client::BlockingClient;
 pub use cluster::{CLIENT_NAME, ClusterSpec, TestCluster};
 pub use wait::{wait_eq, wait_for, wait_until};

@@ -18,25 +18,9 @@ use floe_tests::convergence::{
 use floe_tests::load::now_ms;
 use floe_tests::peer::{WireClient, topology_ref, write_request};
 use floe_tests::rebalance::{metric_sum, replicas_agree};
-use floe_tests::{BlockingClient, ClusterSpec, TestCluster, wait_for, wait_until};
+use floe_tests::{BlockingClient, ClusterSpec, TestCluster, floectl, wait_for, wait_until};
 use floe_wire::proto::{Consistency, Response, WriteMode};
 use serde_json::Value;
-
-/// Runs floectl; returns stdout, failing on a non-zero exit.
-fn floectl(args: &[&str]) -> Result<String> {
-    let out = Command::new(floe_tests::floectl_bin()?)
-        .args(args)
-        .output()
-        .context("run floectl")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    anyhow::ensure!(
-        out.status.success(),
-        "floectl {args:?} exited with {}:\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(stdout)
-}
 
 fn url(cluster: &TestCluster, i: usize) -> String {
     format!("http://{}", cluster.http_addr(i))

@@ -14,7 +14,7 @@ use floe_tests::rebalance::{
     Workload, WorkloadLog, check_acknowledged, metric_sum, wait_replicas_agree,
 };
 use floe_tests::wait::{wait_for, wait_until};
-use floe_tests::{ClusterSpec, TestCluster};
+use floe_tests::{ClusterSpec, TestCluster, floectl};
 
 /// Series the workload writes (enough that the data spreads over the ring like the ideal).
 const SERIES: usize = 2000;
@@ -92,22 +92,6 @@ fn moved_ratio(
         ideal_fraction * 100.0,
     );
     Ok(ratio)
-}
-
-/// Runs floectl; its stdout, or an error with its output when it fails.
-fn floectl(args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(floe_tests::floectl_bin()?)
-        .args(args)
-        .output()
-        .context("run floectl")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    anyhow::ensure!(
-        out.status.success(),
-        "floectl {args:?} exited with {}:\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(stdout)
 }
 
 fn all(cluster: &TestCluster) -> Vec<usize> {
