@@ -190,7 +190,15 @@ impl Pool {
         let work = self.request(&slot, req, &mut probe);
         let res = tokio::time::timeout(self.timeout, work).await;
         match &res {
-            Err(_) if is_silent(probe) => slot.mark_down(self.down_period()),
+            Err(_) if is_silent(probe.as_ref()) => {
+                slot.mark_down(self.down_period());
+                // A connection the node sent nothing on is dead or the node restarted (the new
+                // process does not know it): connect anew next time instead of waiting out
+                // the idle timeout on it.
+                if let Some(p) = &probe {
+                    forget(&slot, &p.conn).await;
+                }
+            }
             Ok(Ok(_)) => slot.mark_up(),
             _ => {}
         }
@@ -289,7 +297,7 @@ impl Probe {
 
 /// After a timeout: true when no connection was made, or the peer sent nothing since the
 /// request started (down or unreachable, not merely slow).
-fn is_silent(probe: Option<Probe>) -> bool {
+fn is_silent(probe: Option<&Probe>) -> bool {
     probe.is_none_or(|p| p.conn.stats().udp_rx.datagrams == p.received)
 }
 

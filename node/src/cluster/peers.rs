@@ -152,8 +152,12 @@ impl Peers {
                 for_ms: since.elapsed().as_millis() as u64,
             });
         }
+        // The connection used and the datagrams received on it before the request.
+        let used: Mutex<Option<(quinn::Connection, u64)>> = Mutex::new(None);
         let work = async {
             let conn = self.connection(to).await?;
+            *used.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((conn.clone(), conn.stats().udp_rx.datagrams));
             let res = floe_wire::request::<Request, Response>(&conn, req, MAX_FRAME_BYTES).await;
             if res.is_err() && conn.close_reason().is_some() {
                 self.forget(peer, &conn);
@@ -161,10 +165,22 @@ impl Peers {
             res
         };
         match tokio::time::timeout(timeout, work).await {
-            Err(_) => Err(PeerError::Timeout {
-                peer: peer.clone(),
-                after: timeout,
-            }),
+            Err(_) => {
+                // Nothing at all came back on the connection while waiting: the peer is gone
+                // or restarted (a new process does not know the old connection, and nothing
+                // tells this side so before the idle timeout). Drop it so the next call
+                // connects anew instead of waiting out the idle timeout on a dead one.
+                let used = used.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Some((conn, rx)) = used
+                    && conn.stats().udp_rx.datagrams == rx
+                {
+                    self.forget(peer, &conn);
+                }
+                Err(PeerError::Timeout {
+                    peer: peer.clone(),
+                    after: timeout,
+                })
+            }
             Ok(Err(source)) => Err(PeerError::Wire {
                 peer: peer.clone(),
                 source,
