@@ -121,6 +121,7 @@ struct NodeSlot {
     dir: PathBuf,
     topology_path: PathBuf,
     overrides: toml::Table,
+    env: Vec<(String, String)>,
     process: Option<FloedProcess>,
     starts: u32,
 }
@@ -132,6 +133,7 @@ impl NodeSlot {
             config: self.dir.join("floed.toml"),
             log: self.dir.join("floed.log"),
             stdout: self.dir.join("stdout.log"),
+            env: self.env.clone(),
         }
     }
 }
@@ -225,6 +227,7 @@ impl TestCluster {
                 dir,
                 topology_path: topology_path.clone(),
                 overrides: toml::Table::new(),
+                env: Vec::new(),
                 process: None,
                 starts: 0,
             });
@@ -432,6 +435,12 @@ impl TestCluster {
         self.write_config(i)
     }
 
+    /// Sets the extra environment of node `i`'s process (effective at its next start), e.g.
+    /// `LD_PRELOAD` and `FAKETIME` to run it with a skewed clock; empty for none.
+    pub fn set_node_env(&mut self, i: usize, env: Vec<(String, String)>) {
+        self.nodes[i].env = env;
+    }
+
     /// Merges TOML text into node `i`'s config (effective at its next start).
     pub fn set_node_config(&mut self, i: usize, toml_text: &str) -> anyhow::Result<()> {
         let over: toml::Table = toml::from_str(toml_text).context("parse the config override")?;
@@ -473,6 +482,7 @@ impl TestCluster {
             dir,
             topology_path: self.topology_path(),
             overrides: toml::Table::new(),
+            env: Vec::new(),
             process: None,
             starts: 0,
         });

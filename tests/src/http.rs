@@ -57,10 +57,23 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> anyhow::Result<Response> {
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)
+    request_within(addr, method, path, headers, body, TIMEOUT)
+}
+
+/// [`request`] with `timeout` for the connect and for each read and write instead of
+/// [`TIMEOUT`] (the jepsen workloads give up on a paused node sooner).
+pub fn request_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connect to {addr} for {method} {path}"))?;
-    s.set_read_timeout(Some(TIMEOUT))?;
-    s.set_write_timeout(Some(TIMEOUT))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()

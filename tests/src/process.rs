@@ -79,6 +79,8 @@ pub struct ProcessFiles {
     pub log: PathBuf,
     /// stdout, truncated at each start.
     pub stdout: PathBuf,
+    /// Extra environment of the process (set after the `FLOE_*` variables are removed).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running (or paused) floed child process.
@@ -128,6 +130,7 @@ impl FloedProcess {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(files.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .spawn()
             .with_context(|| format!("spawn {}", files.bin.display()))?;

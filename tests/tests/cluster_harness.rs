@@ -27,6 +27,7 @@ fn a_single_floed_is_driven_by_the_harness() -> anyhow::Result<()> {
         config,
         log: tmp.path().join("floed.log"),
         stdout: tmp.path().join("stdout.log"),
+        env: Vec::new(),
     };
     let mut p = FloedProcess::spawn(&files, "single", Duration::from_secs(60))?;
     let addr = p.listening().expect("listening").http;
