@@ -51,59 +51,96 @@ impl Verdict {
     }
 }
 
-/// A write operation: invocation and completion.
-#[derive(Debug, Clone)]
-struct WriteOp<'a> {
-    invoke: &'a Entry,
-    outcome: Option<EntryType>,
+/// One value written for one (series, ts).
+#[derive(Debug, Clone, Copy)]
+struct Val {
+    version: u64,
+    value: f64,
+    /// Earliest invocation of a write carrying it, ms.
+    invoked_ms: f64,
+    /// Earliest acknowledgement at `quorum`, ms.
+    quorum_acked_ms: Option<f64>,
+    /// Acknowledged at `one` by some write.
+    one_acked: bool,
 }
 
-/// Every sample value written per (series, ts): (version, value, earliest invoke ms, acked
-/// at quorum, acked at one).
-type Written = HashMap<(String, i64), Vec<(u64, f64, f64, bool, bool)>>;
+impl Val {
+    fn quorum(&self) -> bool {
+        self.quorum_acked_ms.is_some()
+    }
+}
 
-fn writes(history: &[Entry]) -> Written {
-    let mut ops: HashMap<(&str, u64), WriteOp<'_>> = HashMap::new();
+/// Every value written, per (series, ts).
+type WrittenMap = HashMap<(String, i64), Vec<Val>>;
+
+fn writes(history: &[Entry]) -> WrittenMap {
+    // (process, op) → (invocation, completion)
+    let mut ops: HashMap<(&str, u64), (&Entry, Option<&Entry>)> = HashMap::new();
     for e in history.iter().filter(|e| e.f == "write") {
         let Some(op) = e.op else { continue };
         match e.kind {
             EntryType::Invoke => {
-                ops.insert(
-                    (e.process.as_str(), op),
-                    WriteOp {
-                        invoke: e,
-                        outcome: None,
-                    },
-                );
+                ops.insert((e.process.as_str(), op), (e, None));
             }
-            kind => {
+            _ => {
                 if let Some(w) = ops.get_mut(&(e.process.as_str(), op)) {
-                    w.outcome = Some(kind);
+                    w.1 = Some(e);
                 }
             }
         }
     }
-    let mut out: Written = HashMap::new();
-    for w in ops.values() {
-        let ok = w.outcome == Some(EntryType::Ok);
-        let quorum = ok && w.invoke.consistency.as_deref() == Some("quorum");
-        let one = ok && !quorum;
-        for x in &w.invoke.writes {
+    let mut out: WrittenMap = HashMap::new();
+    for (invoke, done) in ops.values() {
+        let acked_ms = done.filter(|d| d.kind == EntryType::Ok).map(|d| d.time_ms);
+        let quorum = invoke.consistency.as_deref() == Some("quorum");
+        for x in &invoke.writes {
             let slot = out.entry((x.series.clone(), x.ts)).or_default();
-            match slot
-                .iter_mut()
-                .find(|v| v.0 == x.version && v.1.to_bits() == x.value.to_bits())
+            let i = match slot
+                .iter()
+                .position(|v| v.version == x.version && v.value.to_bits() == x.value.to_bits())
             {
-                Some(v) => {
-                    v.2 = v.2.min(w.invoke.time_ms);
-                    v.3 |= quorum;
-                    v.4 |= one;
+                Some(i) => i,
+                None => {
+                    slot.push(Val {
+                        version: x.version,
+                        value: x.value,
+                        invoked_ms: invoke.time_ms,
+                        quorum_acked_ms: None,
+                        one_acked: false,
+                    });
+                    slot.len() - 1
                 }
-                None => slot.push((x.version, x.value, w.invoke.time_ms, quorum, one)),
+            };
+            let v = &mut slot[i];
+            v.invoked_ms = v.invoked_ms.min(invoke.time_ms);
+            if let Some(t) = acked_ms {
+                if quorum {
+                    v.quorum_acked_ms = Some(v.quorum_acked_ms.map_or(t, |q| q.min(t)));
+                } else {
+                    v.one_acked = true;
+                }
             }
         }
     }
     out
+}
+
+/// The value among `vals` that is greatest by the merge rule and passes `pick`.
+fn best(vals: &[Val], pick: impl Fn(&Val) -> bool) -> Option<Val> {
+    vals.iter()
+        .filter(|v| pick(v))
+        .max_by(|a, b| precedence(a.version, a.value, b.version, b.value))
+        .copied()
+}
+
+/// Whether `got` (a value read, whose version is that of the written value it equals) is at
+/// least as recent as `want` by the merge rule.
+fn at_least(vals: &[Val], got: f64, want: &Val) -> bool {
+    vals.iter()
+        .find(|v| v.value.to_bits() == got.to_bits())
+        .is_some_and(|g| {
+            precedence(g.version, g.value, want.version, want.value) != std::cmp::Ordering::Less
+        })
 }
 
 /// Checks the acknowledged writes against `final_state` (every sample of the workload's
@@ -115,63 +152,35 @@ pub fn acknowledged(history: &[Entry], final_state: &[Seen]) -> Verdict {
         .map(|s| ((s.series.as_str(), s.ts), s.value))
         .collect();
     let mut v = Verdict::new(true);
-    let (mut quorum, mut one, mut lost_quorum, mut lost_one, mut stale) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut quorum, mut one, mut lost_quorum, mut lost_one) = (0u64, 0u64, 0u64, 0u64);
     let mut unacked_present = 0u64;
-    for ((series, ts), values) in &written {
-        let best = |pick: fn(&(u64, f64, f64, bool, bool)) -> bool| {
-            values
-                .iter()
-                .filter(|x| pick(x))
-                .max_by(|a, b| precedence(a.0, a.1, b.0, b.1))
-                .copied()
-        };
+    for ((series, ts), vals) in &written {
         let got = stored.get(&(series.as_str(), *ts)).copied();
-        let got_version = got.and_then(|g| {
-            values
-                .iter()
-                .find(|x| x.1.to_bits() == g.to_bits())
-                .map(|x| x.0)
-        });
-        if best(|x| x.3 || x.4).is_none() && got.is_some() {
+        if best(vals, |x| x.quorum() || x.one_acked).is_none() && got.is_some() {
             unacked_present += 1;
         }
-        for (level, pick) in [
-            (
-                "quorum",
-                (|x: &(u64, f64, f64, bool, bool)| x.3) as fn(&_) -> bool,
-            ),
-            ("one", |x: &(u64, f64, f64, bool, bool)| x.4),
-        ] {
-            let Some(b) = best(pick) else { continue };
-            if level == "quorum" {
-                quorum += 1;
-            } else {
-                one += 1;
-            }
-            let ok = match (got, got_version) {
-                (Some(g), Some(gv)) => {
-                    let newer = precedence(gv, g, b.0, b.1) != std::cmp::Ordering::Less;
-                    if !newer {
-                        stale += 1;
-                    }
-                    newer
-                }
-                // A stored value nobody wrote is the reads checker's to report.
-                (Some(_), None) => true,
-                (None, _) => false,
+        if let Some(b) = best(vals, Val::quorum) {
+            quorum += 1;
+            // A stored value nobody wrote is the reads checker's to report.
+            let written_value =
+                got.is_some_and(|g| vals.iter().any(|x| x.value.to_bits() == g.to_bits()));
+            let ok = match got {
+                Some(g) => !written_value || at_least(vals, g, &b),
+                None => false,
             };
             if !ok {
-                if level == "quorum" {
-                    lost_quorum += 1;
-                    v.valid = false;
-                    v.example(format!(
-                        "{series} @{ts}: acknowledged at quorum (version {}, value {}), stored {:?}",
-                        b.0, b.1, got
-                    ));
-                } else {
-                    lost_one += 1;
-                }
+                lost_quorum += 1;
+                v.valid = false;
+                v.example(format!(
+                    "{series} @{ts}: acknowledged at quorum (version {}, value {}), stored {got:?}",
+                    b.version, b.value
+                ));
+            }
+        }
+        if let Some(b) = best(vals, |x| x.one_acked) {
+            one += 1;
+            if !got.is_some_and(|g| at_least(vals, g, &b)) {
+                lost_one += 1;
             }
         }
     }
@@ -179,21 +188,31 @@ pub fn acknowledged(history: &[Entry], final_state: &[Seen]) -> Verdict {
         .count("acked_one_samples", one)
         .count("lost_quorum", lost_quorum)
         .count("lost_one", lost_one)
-        .count("stale_quorum_or_one", stale)
         .count("unacknowledged_but_stored", unacked_present)
         .count("final_samples", final_state.len() as u64);
     v
 }
 
-/// Checks every read (and the final state) against what was written.
-pub fn reads(history: &[Entry], final_state: &[Seen], final_read_ms: f64) -> Verdict {
+/// Checks every read (and the final state) against what was written: each returned value
+/// was written for its series and time by a write invoked before the read completed. And
+/// every read at `quorum` (R = 2 of N = 3 meets every W = 2 write set) returned every sample
+/// acknowledged at `quorum` before the read was invoked, in its window, at least as recent
+/// as acknowledged — reported as `stale_quorum_reads`, which fail the check unless the run
+/// damages disks (a truncated WAL can take one of the two acknowledging copies).
+pub fn reads(
+    history: &[Entry],
+    final_state: &[Seen],
+    final_read_ms: f64,
+    disk_faults: bool,
+) -> Verdict {
     let written = writes(history);
     let mut v = Verdict::new(true);
     let (mut reads, mut samples, mut wrong, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    let (mut quorum_reads, mut stale_reads, mut stale_samples) = (0u64, 0u64, 0u64);
     let check = |s: &Seen, by_ms: f64, what: &str, v: &mut Verdict| -> bool {
         let ok = written.get(&(s.series.clone(), s.ts)).is_some_and(|vals| {
             vals.iter()
-                .any(|x| x.1.to_bits() == s.value.to_bits() && x.2 <= by_ms)
+                .any(|x| x.value.to_bits() == s.value.to_bits() && x.invoked_ms <= by_ms)
         });
         if !ok {
             v.example(format!(
@@ -203,8 +222,20 @@ pub fn reads(history: &[Entry], final_state: &[Seen], final_read_ms: f64) -> Ver
         }
         ok
     };
+    // Index of the written timestamps per series, for the windows of quorum reads.
+    let mut by_series: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (series, ts) in written.keys() {
+        by_series.entry(series.as_str()).or_default().push(*ts);
+    }
+    by_series.values_mut().for_each(|t| t.sort_unstable());
+    let mut invokes: HashMap<(&str, u64), &Entry> = HashMap::new();
     for e in history.iter().filter(|e| e.f == "read") {
         match e.kind {
+            EntryType::Invoke => {
+                if let Some(op) = e.op {
+                    invokes.insert((e.process.as_str(), op), e);
+                }
+            }
             EntryType::Ok => {
                 reads += 1;
                 if let Some(err) = &e.error {
@@ -212,16 +243,56 @@ pub fn reads(history: &[Entry], final_state: &[Seen], final_read_ms: f64) -> Ver
                     v.example(format!("{} op {:?}: {err}", e.process, e.op));
                     continue;
                 }
+                let what = format!("{} op {:?}", e.process, e.op);
                 for s in &e.reads {
                     samples += 1;
-                    if !check(
-                        s,
-                        e.time_ms,
-                        &format!("{} op {:?}", e.process, e.op),
-                        &mut v,
-                    ) {
+                    if !check(s, e.time_ms, &what, &mut v) {
                         wrong += 1;
                     }
+                }
+                let Some(inv) = e.op.and_then(|op| invokes.get(&(e.process.as_str(), op))) else {
+                    continue;
+                };
+                let (Some(range), Some("quorum")) = (&inv.range, inv.consistency.as_deref()) else {
+                    continue;
+                };
+                quorum_reads += 1;
+                let got: HashMap<i64, f64> = e
+                    .reads
+                    .iter()
+                    .filter(|s| s.series == range.series)
+                    .map(|s| (s.ts, s.value))
+                    .collect();
+                let mut stale_here = 0u64;
+                for ts in by_series.get(range.series.as_str()).into_iter().flatten() {
+                    if *ts <= range.after || *ts > range.until {
+                        continue;
+                    }
+                    let Some(vals) = written.get(&(range.series.clone(), *ts)) else {
+                        continue;
+                    };
+                    let Some(b) =
+                        best(vals, |x| x.quorum_acked_ms.is_some_and(|t| t < inv.time_ms))
+                    else {
+                        continue;
+                    };
+                    if !got.get(ts).is_some_and(|g| at_least(vals, *g, &b)) {
+                        stale_here += 1;
+                        if stale_here == 1 {
+                            v.example(format!(
+                                "{what} (quorum, via {:?}) lacks {} @{ts} = {} (version {}), acknowledged before it began; got {:?}",
+                                inv.node,
+                                range.series,
+                                b.value,
+                                b.version,
+                                got.get(ts)
+                            ));
+                        }
+                    }
+                }
+                if stale_here > 0 {
+                    stale_reads += 1;
+                    stale_samples += stale_here;
                 }
             }
             EntryType::Fail | EntryType::Unknown => failed += 1,
@@ -234,12 +305,15 @@ pub fn reads(history: &[Entry], final_state: &[Seen], final_read_ms: f64) -> Ver
             wrong_final += 1;
         }
     }
-    v.valid = wrong == 0 && wrong_final == 0;
+    v.valid = wrong == 0 && wrong_final == 0 && (stale_reads == 0 || disk_faults);
     v.count("reads_ok", reads)
         .count("reads_failed", failed)
         .count("samples_read", samples)
         .count("wrong_reads", wrong)
-        .count("wrong_final_samples", wrong_final);
+        .count("wrong_final_samples", wrong_final)
+        .count("quorum_reads_checked", quorum_reads)
+        .count("stale_quorum_reads", stale_reads)
+        .count("stale_quorum_samples", stale_samples);
     v
 }
 
@@ -340,6 +414,47 @@ mod tests {
         assert_eq!(v.counts["lost_one"], 1);
     }
 
+    fn quorum_read(t_invoke: f64, t_done: f64, got: &[(i64, f64)]) -> Vec<Entry> {
+        let mut inv = Entry::new("reader-quorum", EntryType::Invoke, "read");
+        inv.op = Some(0);
+        inv.time_ms = t_invoke;
+        inv.consistency = Some("quorum".into());
+        inv.range = Some(crate::history::ReadRange {
+            series: "p/0".into(),
+            after: 0,
+            until: 10,
+        });
+        let mut done = Entry::new("reader-quorum", EntryType::Ok, "read");
+        done.op = Some(0);
+        done.time_ms = t_done;
+        done.reads = got.iter().map(|&(ts, v)| seen(ts, v)).collect();
+        vec![inv, done]
+    }
+
+    #[test]
+    fn a_quorum_read_must_see_writes_acknowledged_before_it_began() {
+        let mut h = vec![
+            write("a", 0, "quorum", 0.0, &[(1, 10.0, 0)]),
+            done("a", 0, EntryType::Ok, 1.0),
+            write("a", 1, "quorum", 5.0, &[(2, 20.0, 0)]),
+            done("a", 1, EntryType::Ok, 9.0),
+        ];
+        // Began at 2: must hold ts 1, may lack ts 2 (acknowledged later).
+        h.extend(quorum_read(2.0, 3.0, &[(1, 10.0)]));
+        let v = reads(&h, &[], 20.0, false);
+        assert!(v.valid, "{v:?}");
+        assert_eq!(v.counts["quorum_reads_checked"], 1);
+        h.truncate(4);
+        h.extend(quorum_read(2.0, 3.0, &[]));
+        let v = reads(&h, &[], 20.0, false);
+        assert!(!v.valid);
+        assert_eq!(v.counts["stale_quorum_reads"], 1);
+        assert!(
+            reads(&h, &[], 20.0, true).valid,
+            "reported only when disks are damaged"
+        );
+    }
+
     #[test]
     fn reads_of_unwritten_or_future_values_are_wrong() {
         let mut h = vec![
@@ -350,10 +465,13 @@ mod tests {
         r.time_ms = 12.0;
         r.reads = vec![seen(1, 10.0)];
         h.push(r.clone());
-        assert!(reads(&h, &[], 20.0).valid, "an unknown write may be read");
+        assert!(
+            reads(&h, &[], 20.0, false).valid,
+            "an unknown write may be read"
+        );
         r.reads = vec![seen(1, 11.0)];
         h.push(r.clone());
-        let v = reads(&h, &[], 20.0);
+        let v = reads(&h, &[], 20.0, false);
         assert!(!v.valid);
         assert_eq!(v.counts["wrong_reads"], 1);
         h.pop();
@@ -361,9 +479,12 @@ mod tests {
         r.reads = vec![seen(1, 10.0)];
         h.push(r);
         assert!(
-            !reads(&h, &[], 20.0).valid,
+            !reads(&h, &[], 20.0, false).valid,
             "read before the write was invoked"
         );
-        assert!(!reads(&h[..2], &[seen(1, 3.0)], 20.0).valid, "final state");
+        assert!(
+            !reads(&h[..2], &[seen(1, 3.0)], 20.0, false).valid,
+            "final state"
+        );
     }
 }

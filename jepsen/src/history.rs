@@ -123,6 +123,23 @@ pub struct Entry {
     /// Error text of a failed or unknown operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a fault did exactly (the file damaged, the bytes cut), or a read's query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// What a read asked for (on the invocation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ReadRange>,
+}
+
+/// The samples a read asks for: one series, timestamps in `(after, until]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadRange {
+    /// The series, as its canonical text.
+    pub series: String,
+    /// Timestamps after this (exclusive), ms.
+    pub after: i64,
+    /// Timestamps up to this (inclusive), ms.
+    pub until: i64,
 }
 
 impl Entry {
@@ -142,6 +159,8 @@ impl Entry {
             latency_ms: None,
             fault: None,
             error: None,
+            detail: None,
+            range: None,
         }
     }
 }
@@ -201,11 +220,13 @@ impl Recorder {
         t
     }
 
-    /// A nemesis event (`f` = `start` or `stop`) about `fault`, on `node` if it hit one.
-    pub fn nemesis(&self, f: &str, fault: &str, node: Option<&str>) {
+    /// A nemesis event (`f` = `start` or `stop`) about `fault`, on `node` if it hit one,
+    /// with what it did exactly.
+    pub fn nemesis(&self, f: &str, fault: &str, node: Option<&str>, detail: Option<String>) {
         let mut e = Entry::new("nemesis", EntryType::Info, f);
         e.fault = Some(fault.to_string());
         e.node = node.map(str::to_string);
+        e.detail = detail;
         self.record(e);
     }
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use floe_tests::TestCluster;
 use floe_tests::convergence::Rng;
+use floe_tests::{TestCluster, http};
 use serde::Serialize;
 
 use crate::history::Recorder;
@@ -321,13 +321,17 @@ impl Env {
             }
             let text = f.action.to_string();
             let node_id = f.action.node().map(|i| format!("n{}", i + 1));
-            self.start(&f.action)
+            let detail = self
+                .start(&f.action)
                 .with_context(|| format!("inject {text}"))?;
-            self.rec.nemesis("start", &text, node_id.as_deref());
+            if let Some(d) = &detail {
+                eprintln!("jepsen: {text}: {d}");
+            }
+            self.rec.nemesis("start", &text, node_id.as_deref(), detail);
             self.wait_until(f.at_s + f.for_s, stop);
             self.stop(&f.action)
                 .with_context(|| format!("heal {text}"))?;
-            self.rec.nemesis("stop", &text, node_id.as_deref());
+            self.rec.nemesis("stop", &text, node_id.as_deref(), None);
         }
         Ok(())
     }
@@ -358,27 +362,37 @@ impl Env {
             .context("partition faults need the run's firewall")
     }
 
-    /// Injects `a`.
-    pub fn start(&self, a: &Action) -> anyhow::Result<()> {
+    /// Injects `a`; what it did exactly, where that says more than the action (the file
+    /// damaged).
+    pub fn start(&self, a: &Action) -> anyhow::Result<Option<String>> {
+        self.inject(a)
+    }
+
+    fn inject(&self, a: &Action) -> anyhow::Result<Option<String>> {
+        let done = |r: anyhow::Result<()>| r.map(|()| None);
         match a {
-            Action::Kill { node } => lock(&self.cluster).kill(*node),
-            Action::Pause { node } => lock(&self.cluster).pause(*node),
+            Action::Kill { node } => done(lock(&self.cluster).kill(*node)),
+            Action::Pause { node } => done(lock(&self.cluster).pause(*node)),
             Action::Isolate { node } => {
                 let n = lock(&self.cluster).len();
                 let rest: Vec<usize> = (0..n).filter(|i| i != node).collect();
-                self.firewall()?
-                    .partition(&[self.ports(&[*node]), self.ports(&rest)], 100)
+                done(
+                    self.firewall()?
+                        .partition(&[self.ports(&[*node]), self.ports(&rest)], 100),
+                )
             }
             Action::Split { minority } => {
                 let n = lock(&self.cluster).len();
                 let rest: Vec<usize> = (0..n).filter(|i| !minority.contains(i)).collect();
-                self.firewall()?
-                    .partition(&[self.ports(minority), self.ports(&rest)], 100)
+                done(
+                    self.firewall()?
+                        .partition(&[self.ports(minority), self.ports(&rest)], 100),
+                )
             }
             Action::Lossy { percent } => {
                 let n = lock(&self.cluster).len();
                 let groups: Vec<Vec<u16>> = (0..n).map(|i| self.ports(&[i])).collect();
-                self.firewall()?.partition(&groups, *percent)
+                done(self.firewall()?.partition(&groups, *percent))
             }
             Action::Clock { node, offset_s } => {
                 let lib = self
@@ -395,26 +409,41 @@ impl Env {
                         ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
                     ],
                 );
-                c.start_node(*node)
+                done(c.start_node(*node))
             }
             Action::TruncateWal { node, bytes } => {
                 let mut c = lock(&self.cluster);
                 c.kill(*node)?;
-                truncate_newest_wal(&c.data_dir(*node), *bytes)?;
-                c.start_node(*node)
+                let what = truncate_newest_wal(&c.data_dir(*node), *bytes)?;
+                c.start_node(*node)?;
+                Ok(Some(what))
             }
             Action::FlipBlock { node, count, salt } => {
                 let mut c = lock(&self.cluster);
+                // Blocks are written at flush: ask for one so there is a block to damage.
+                let flush = http::request_within(
+                    c.http_addr(*node),
+                    "POST",
+                    "/api/v1/admin/flush",
+                    &[],
+                    b"",
+                    Duration::from_secs(30),
+                );
+                let flushed = match &flush {
+                    Ok(r) if r.is_success() => "after a flush".to_string(),
+                    Ok(r) => format!("flush answered {}", r.status),
+                    Err(e) => format!("flush failed: {e:#}"),
+                };
                 c.kill(*node)?;
-                flip_block_bytes(&c.data_dir(*node), *count, *salt)?;
-                c.start_node(*node)
+                let what = flip_block_bytes(&c.data_dir(*node), *count, *salt)?;
+                c.start_node(*node)?;
+                Ok(Some(format!("{what} ({flushed})")))
             }
             Action::AddRemove => {
                 let mut c = lock(&self.cluster);
-                let members: Vec<usize> = (0..c.len()).collect();
+                let mut all = members(&c);
                 let zone = format!("z{}", c.len() + 1);
                 let new = c.add_node(&zone)?;
-                let mut all = members;
                 all.push(new);
                 let next = c.next_topology(&all, &[])?;
                 c.set_node_topology(new, &next)?;
@@ -426,14 +455,18 @@ impl Env {
                     r.status,
                     r.text()
                 );
-                Ok(())
+                Ok(Some(format!(
+                    "{} joins (topology version {})",
+                    c.node_id(new),
+                    next.version()
+                )))
             }
             Action::MirrorDown => {
                 let m = self
                     .mirror
                     .as_ref()
                     .context("no mirror target in this run")?;
-                lock(m).kill(0)
+                done(lock(m).kill(0))
             }
         }
     }
@@ -455,13 +488,17 @@ impl Env {
             Action::TruncateWal { .. } | Action::FlipBlock { .. } => Ok(()),
             Action::AddRemove => {
                 let mut c = lock(&self.cluster);
+                // The node that joined is the last one added; the others are the members.
                 let last = c.len() - 1;
+                let before = members(&c);
                 // The join must finish before the leave starts.
                 let joined = c.topology().version() + 1;
                 c.wait_ring_stable(0, joined, self.change_timeout)?;
-                let grown = c.next_topology(&(0..=last).collect::<Vec<_>>(), &[])?;
+                let mut grown_nodes = before.clone();
+                grown_nodes.push(last);
+                let grown = c.next_topology(&grown_nodes, &[])?;
                 c.adopt_topology(grown);
-                let shrunk = c.next_topology(&(0..last).collect::<Vec<_>>(), &[])?;
+                let shrunk = c.next_topology(&before, &[])?;
                 let r = c.ring_apply(0, &shrunk)?;
                 anyhow::ensure!(
                     r.status == 200,
@@ -485,6 +522,15 @@ impl Env {
     }
 }
 
+/// The indexes of the nodes in the cluster's topology (a removed node keeps its index).
+fn members(c: &TestCluster) -> Vec<usize> {
+    c.topology()
+        .nodes()
+        .iter()
+        .filter_map(|n| c.index_of(&n.id))
+        .collect()
+}
+
 /// The WAL segment files of a data directory, oldest first.
 fn wal_segments(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let dir = data.join("wal");
@@ -497,8 +543,9 @@ fn wal_segments(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Cuts `bytes` (at most half of it) off the newest non-empty WAL segment.
-pub fn truncate_newest_wal(data: &Path, bytes: u64) -> anyhow::Result<()> {
+/// Cuts `bytes` (at most half of it) off the newest non-empty WAL segment; says which and how
+/// much.
+pub fn truncate_newest_wal(data: &Path, bytes: u64) -> anyhow::Result<String> {
     for seg in wal_segments(data)?.into_iter().rev() {
         let len = std::fs::metadata(&seg)?.len();
         if len < 2 {
@@ -511,37 +558,45 @@ pub fn truncate_newest_wal(data: &Path, bytes: u64) -> anyhow::Result<()> {
             .with_context(|| format!("open {}", seg.display()))?;
         f.set_len(len - cut)?;
         f.sync_all()?;
-        return Ok(());
+        return Ok(format!(
+            "cut {cut} of {len} bytes off wal/{}",
+            seg.file_name().unwrap_or_default().to_string_lossy()
+        ));
     }
-    Ok(())
+    Ok("no WAL segment to cut".to_string())
 }
 
-/// Flips `count` bytes at offsets chosen by `salt` in one block file chosen by `salt` (none
-/// when the node has no block yet).
-pub fn flip_block_bytes(data: &Path, count: u32, salt: u64) -> anyhow::Result<()> {
+/// Flips one bit in each of `count` bytes at offsets chosen by `salt` in one block file chosen
+/// by `salt` (none when the node has no block yet); says which.
+pub fn flip_block_bytes(data: &Path, count: u32, salt: u64) -> anyhow::Result<String> {
     let dir = data.join("blocks");
     let mut blocks: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "blk"))
             .collect(),
-        Err(_) => return Ok(()),
+        Err(_) => return Ok("no block file to damage".to_string()),
     };
     if blocks.is_empty() {
-        return Ok(());
+        return Ok("no block file to damage".to_string());
     }
     blocks.sort();
     let mut rng = Rng::new(salt);
     let path = &blocks[rng.below(blocks.len())];
     let mut bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     if bytes.is_empty() {
-        return Ok(());
+        return Ok("an empty block file".to_string());
     }
     for _ in 0..count {
         let at = rng.below(bytes.len());
         bytes[at] ^= 1 << rng.below(8);
     }
-    std::fs::write(path, &bytes).with_context(|| format!("write {}", path.display()))
+    std::fs::write(path, &bytes).with_context(|| format!("write {}", path.display()))?;
+    Ok(format!(
+        "flipped a bit in {count} bytes of blocks/{} ({} bytes)",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        bytes.len()
+    ))
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
     stop.store(true, Ordering::Release);
     let heal_result = heal_all(&env);
     let healed_s = rec.now_s();
-    rec.nemesis("stop", "healed", None);
+    rec.nemesis("stop", "healed", None, None);
     let until = healed_s + QUIET_AFTER_HEAL_S;
     while rec.now_s() < until {
         // The workloads run on a whole cluster for a moment (a timetable, not a wait for
@@ -169,7 +169,7 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
     }
     let workload_result = workloads.stop();
     nemesis_result?;
-    heal_result?;
+    let exited = heal_result?;
     workload_result?;
 
     // Convergence, seen by the cluster digest (one request: the node compares every owner's
@@ -225,11 +225,19 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
         Some(m) => Some(check_mirror(&lock(&cluster), &lock(m), healed_s, &rec)?),
         None => None,
     };
-    let logs = check_logs(
+    let mut logs = check_logs(
         &lock(&cluster),
         mirror.as_ref().map(|m| lock(m)).as_deref(),
         dir,
     )?;
+    logs.count("unexpected_exits", exited.len() as u64);
+    if !exited.is_empty() {
+        logs.valid = false;
+        logs.examples.push(format!(
+            "exited on their own during the run: {}",
+            exited.join(", ")
+        ));
+    }
     rec.flush()?;
 
     let mut checkers = BTreeMap::new();
@@ -239,7 +247,12 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
     );
     checkers.insert(
         "reads",
-        checker::reads(&history, &final_state, final_read_ms),
+        checker::reads(
+            &history,
+            &final_state,
+            final_read_ms,
+            s.kinds.contains(&Kind::Disk),
+        ),
     );
     checkers.insert("convergence", convergence);
     if let Some(m) = mirror_verdict {
@@ -276,7 +289,8 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
 }
 
 /// Every member node running, on true time, resumed; the network whole; the mirror target up.
-fn heal_all(env: &Env) -> anyhow::Result<()> {
+/// Returns the nodes that had exited on their own (a crash the nemesis did not cause).
+fn heal_all(env: &Env) -> anyhow::Result<Vec<String>> {
     if let Some(fw) = &env.firewall {
         fw.heal()?;
     }
@@ -287,8 +301,10 @@ fn heal_all(env: &Env) -> anyhow::Result<()> {
         .iter()
         .filter_map(|n| c.index_of(&n.id))
         .collect();
+    let mut exited = Vec::new();
     for i in members {
         if c.pid(i).is_some() && !c.is_running(i) {
+            exited.push(c.node_id(i).to_string());
             c.kill(i)?;
         }
         if c.is_running(i) {
@@ -301,11 +317,15 @@ fn heal_all(env: &Env) -> anyhow::Result<()> {
     drop(c);
     if let Some(m) = &env.mirror {
         let mut m = lock(m);
+        if m.pid(0).is_some() && !m.is_running(0) {
+            exited.push("mirror-n1".to_string());
+            m.kill(0)?;
+        }
         if !m.is_running(0) {
             m.start_node(0)?;
         }
     }
-    Ok(())
+    Ok(exited)
 }
 
 /// Every sample of every workload series, read through node 0 at `all` after healing.

@@ -21,7 +21,11 @@ use floe_tests::BlockingClient;
 use floe_tests::convergence::Rng;
 use floe_tests::http;
 
-use crate::history::{Entry, EntryType, Outcome, Recorder, Seen, Written};
+use crate::history::{Entry, EntryType, Outcome, ReadRange, Recorder, Seen, Written};
+
+/// The window a reader asks for: the last 30 s of one series before its writer's latest
+/// timestamp (`series[30000ms]` at that time: timestamps in `(at − 30000, at]`).
+pub const READ_WINDOW_MS: i64 = 30_000;
 
 /// The metric every writer writes (line protocol measurement `jp`, field `v`).
 pub const METRIC: &str = "jp_v";
@@ -400,12 +404,21 @@ fn reader(sh: &Shared, consistency: &str, seed: u64) {
         let s = rng.below(sh.spec.series);
         let node = rng.below(n_nodes);
         let at = sh.spec.t0 + last * sh.spec.step_ms;
-        let promql = format!("{METRIC}{{p=\"{}\",s=\"{s}\"}}[30s]", w.name());
+        let promql = format!(
+            "{METRIC}{{p=\"{}\",s=\"{s}\"}}[{}ms]",
+            w.name(),
+            READ_WINDOW_MS
+        );
         let mut inv = Entry::new(&process, EntryType::Invoke, "read");
         inv.op = Some(op);
         inv.node = Some(sh.targets.ids[node].clone());
         inv.consistency = Some(consistency.to_string());
-        inv.fault = Some(promql.clone());
+        inv.detail = Some(promql.clone());
+        inv.range = Some(ReadRange {
+            series: series_text(w.name(), s),
+            after: at - READ_WINDOW_MS,
+            until: at,
+        });
         sh.rec.record(inv);
         let sent = Instant::now();
         let path = format!(
