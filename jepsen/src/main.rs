@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! floe-jepsen run --nemesis kill,partition --seed 7 [--nodes 3] [--time-limit 60]
-//! floe-jepsen smoke                      # kill + partition, 3 nodes, 40 s (CI)
+//! floe-jepsen smoke                      # kill + partition, 3 nodes, 30 s (CI)
 //! floe-jepsen matrix --seeds 1,2,3       # every nemesis and a combined one, per seed
 //! ```
 //!
@@ -59,7 +59,7 @@ enum Command {
         #[command(flatten)]
         shape: Shape,
     },
-    /// The CI smoke scenario: kill + partition on 3 nodes for 40 s.
+    /// The CI smoke scenario: kill + partition on 3 nodes for 30 s.
     Smoke {
         /// Seed of the fault schedule.
         #[arg(long, default_value_t = 1)]
@@ -159,7 +159,7 @@ fn real_main() -> anyhow::Result<u8> {
         }
         Command::Smoke { seed } => {
             let mut s = Scenario::new(vec![Kind::Kill, Kind::Partition], seed);
-            s.time_limit_s = 40.0;
+            s.time_limit_s = 30.0;
             one(&s, &out, cli.no_netns)
         }
         Command::Matrix { seeds, only, shape } => {
