@@ -195,8 +195,14 @@ impl Pool {
                 // A connection the node sent nothing on is dead or the node restarted (the new
                 // process does not know it): connect anew next time instead of waiting out
                 // the idle timeout on it.
-                if let Some(p) = &probe {
-                    forget(&slot, &p.conn).await;
+                // Not waiting for the slot if a connect holds it (that connect replaces it).
+                if let Some(p) = &probe
+                    && let Ok(mut cached) = slot.conn.try_lock()
+                    && cached
+                        .as_ref()
+                        .is_some_and(|c| c.stable_id() == p.conn.stable_id())
+                {
+                    *cached = None;
                 }
             }
             Ok(Ok(_)) => slot.mark_up(),

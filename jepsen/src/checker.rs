@@ -197,18 +197,22 @@ pub fn acknowledged(history: &[Entry], final_state: &[Seen]) -> Verdict {
 /// was written for its series and time by a write invoked before the read completed. And
 /// every read at `quorum` (R = 2 of N = 3 meets every W = 2 write set) returned every sample
 /// acknowledged at `quorum` before the read was invoked, in its window, at least as recent
-/// as acknowledged — reported as `stale_quorum_reads`, which fail the check unless the run
-/// damages disks (a truncated WAL can take one of the two acknowledging copies).
-pub fn reads(
-    history: &[Entry],
-    final_state: &[Seen],
-    final_read_ms: f64,
-    disk_faults: bool,
-) -> Verdict {
+/// as acknowledged (`stale_quorum_reads` fail the check). One exception, counted apart
+/// (`stale_excused_by_disk_damage`): a sample acknowledged before a disk fault that began
+/// before the read — the damaged WAL or block may have held one of its two acknowledging
+/// copies, and the read may have met that replica and the one that had not stored it yet.
+pub fn reads(history: &[Entry], final_state: &[Seen], final_read_ms: f64) -> Verdict {
+    let disk_faults: Vec<f64> = history
+        .iter()
+        .filter(|e| e.process == "nemesis" && e.f == "start")
+        .filter(|e| e.detail.as_deref().is_some_and(is_disk_damage))
+        .map(|e| e.time_ms)
+        .collect();
     let written = writes(history);
     let mut v = Verdict::new(true);
     let (mut reads, mut samples, mut wrong, mut failed) = (0u64, 0u64, 0u64, 0u64);
     let (mut quorum_reads, mut stale_reads, mut stale_samples) = (0u64, 0u64, 0u64);
+    let mut excused = 0u64;
     let check = |s: &Seen, by_ms: f64, what: &str, v: &mut Verdict| -> bool {
         let ok = written.get(&(s.series.clone(), s.ts)).is_some_and(|vals| {
             vals.iter()
@@ -277,6 +281,11 @@ pub fn reads(
                         continue;
                     };
                     if !got.get(ts).is_some_and(|g| at_least(vals, *g, &b)) {
+                        let acked = b.quorum_acked_ms.unwrap_or(f64::MAX);
+                        if disk_faults.iter().any(|&d| acked < d && d < inv.time_ms) {
+                            excused += 1;
+                            continue;
+                        }
                         stale_here += 1;
                         if stale_here == 1 {
                             v.example(format!(
@@ -305,7 +314,7 @@ pub fn reads(
             wrong_final += 1;
         }
     }
-    v.valid = wrong == 0 && wrong_final == 0 && (stale_reads == 0 || disk_faults);
+    v.valid = wrong == 0 && wrong_final == 0 && stale_reads == 0;
     v.count("reads_ok", reads)
         .count("reads_failed", failed)
         .count("samples_read", samples)
@@ -313,8 +322,15 @@ pub fn reads(
         .count("wrong_final_samples", wrong_final)
         .count("quorum_reads_checked", quorum_reads)
         .count("stale_quorum_reads", stale_reads)
-        .count("stale_quorum_samples", stale_samples);
+        .count("stale_quorum_samples", stale_samples)
+        .count("stale_excused_by_disk_damage", excused);
     v
+}
+
+/// Whether a nemesis event's detail says it damaged a disk (the texts of
+/// [`crate::nemesis::truncate_newest_wal`] and [`crate::nemesis::flip_block_bytes`]).
+pub fn is_disk_damage(detail: &str) -> bool {
+    detail.starts_with("cut ") || detail.starts_with("flipped ")
 }
 
 /// Operation totals by function and outcome, for the report.
@@ -441,18 +457,22 @@ mod tests {
         ];
         // Began at 2: must hold ts 1, may lack ts 2 (acknowledged later).
         h.extend(quorum_read(2.0, 3.0, &[(1, 10.0)]));
-        let v = reads(&h, &[], 20.0, false);
+        let v = reads(&h, &[], 20.0);
         assert!(v.valid, "{v:?}");
         assert_eq!(v.counts["quorum_reads_checked"], 1);
         h.truncate(4);
         h.extend(quorum_read(2.0, 3.0, &[]));
-        let v = reads(&h, &[], 20.0, false);
+        let v = reads(&h, &[], 20.0);
         assert!(!v.valid);
         assert_eq!(v.counts["stale_quorum_reads"], 1);
-        assert!(
-            reads(&h, &[], 20.0, true).valid,
-            "reported only when disks are damaged"
-        );
+        // A disk fault between the acknowledgement and the read excuses it.
+        let mut disk = Entry::new("nemesis", EntryType::Info, "start");
+        disk.time_ms = 1.5;
+        disk.detail = Some("cut 10 of 100 bytes off wal/1.wal".into());
+        h.insert(2, disk);
+        let v = reads(&h, &[], 20.0);
+        assert!(v.valid, "{v:?}");
+        assert_eq!(v.counts["stale_excused_by_disk_damage"], 1);
     }
 
     #[test]
@@ -465,13 +485,10 @@ mod tests {
         r.time_ms = 12.0;
         r.reads = vec![seen(1, 10.0)];
         h.push(r.clone());
-        assert!(
-            reads(&h, &[], 20.0, false).valid,
-            "an unknown write may be read"
-        );
+        assert!(reads(&h, &[], 20.0).valid, "an unknown write may be read");
         r.reads = vec![seen(1, 11.0)];
         h.push(r.clone());
-        let v = reads(&h, &[], 20.0, false);
+        let v = reads(&h, &[], 20.0);
         assert!(!v.valid);
         assert_eq!(v.counts["wrong_reads"], 1);
         h.pop();
@@ -479,12 +496,9 @@ mod tests {
         r.reads = vec![seen(1, 10.0)];
         h.push(r);
         assert!(
-            !reads(&h, &[], 20.0, false).valid,
+            !reads(&h, &[], 20.0).valid,
             "read before the write was invoked"
         );
-        assert!(
-            !reads(&h[..2], &[seen(1, 3.0)], 20.0, false).valid,
-            "final state"
-        );
+        assert!(!reads(&h[..2], &[seen(1, 3.0)], 20.0).valid, "final state");
     }
 }

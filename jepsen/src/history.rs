@@ -131,7 +131,8 @@ pub struct Entry {
     pub range: Option<ReadRange>,
 }
 
-/// The samples a read asks for: one series, timestamps in `(after, until]`.
+/// The samples a read is held to: one series, timestamps in `(after, until]` (its range
+/// selector returns `[after, until]`; the boundary sample is not required).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadRange {
     /// The series, as its canonical text.
@@ -211,7 +212,8 @@ impl Recorder {
         entry.time_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let t = entry.time_ms;
         let line = serde_json::to_string(&entry).expect("history entries serialize");
-        if let Err(e) = writeln!(inner.out, "{line}")
+        // Flushed line by line: a run that dies keeps its history up to its last entry.
+        if let Err(e) = writeln!(inner.out, "{line}").and_then(|()| inner.out.flush())
             && inner.failed.is_none()
         {
             inner.failed = Some(e.to_string());

@@ -132,6 +132,12 @@ fn real_main() -> anyhow::Result<u8> {
             "floe-jepsen runs each scenario in a network namespace of its own, which needs \
              root; run as root or pass --no-netns (then without the partition nemesis)"
         );
+        anyhow::ensure!(
+            net::can_unshare(),
+            "`unshare --net true` failed: this machine does not let the run make a network \
+             namespace (an unprivileged container?); pass --no-netns to run without the \
+             partition nemesis"
+        );
         // Build or find floed here: the namespace has no network for cargo.
         let floed = floe_tests::floed_bin()?;
         let code = net::reexec_in_private_netns(&[(

@@ -291,6 +291,8 @@ pub struct Env {
     pub faketime: Option<PathBuf>,
     /// Bound on a rebalance step.
     pub change_timeout: Duration,
+    /// Nodes found exited on their own (see [`Env::note_exits`]).
+    pub exited: Mutex<Vec<String>>,
 }
 
 fn lock(c: &Arc<Mutex<TestCluster>>) -> std::sync::MutexGuard<'_, TestCluster> {
@@ -321,6 +323,7 @@ impl Env {
             }
             let text = f.action.to_string();
             let node_id = f.action.node().map(|i| format!("n{}", i + 1));
+            self.note_exits();
             let detail = self
                 .start(&f.action)
                 .with_context(|| format!("inject {text}"))?;
@@ -329,11 +332,48 @@ impl Env {
             }
             self.rec.nemesis("start", &text, node_id.as_deref(), detail);
             self.wait_until(f.at_s + f.for_s, stop);
-            self.stop(&f.action)
+            self.note_exits();
+            let detail = self
+                .stop(&f.action)
                 .with_context(|| format!("heal {text}"))?;
-            self.rec.nemesis("stop", &text, node_id.as_deref(), None);
+            self.rec.nemesis("stop", &text, node_id.as_deref(), detail);
         }
         Ok(())
+    }
+
+    /// Records every member node (and the mirror target) that exited on its own since the
+    /// last look: a crash no fault caused (a later fault would otherwise restart it unseen).
+    pub fn note_exits(&self) {
+        let mut found = Vec::new();
+        {
+            let mut c = lock(&self.cluster);
+            for i in members(&c) {
+                if c.pid(i).is_some() && !c.is_running(i) {
+                    found.push(c.node_id(i).to_string());
+                    let _ = c.kill(i);
+                }
+            }
+        }
+        if let Some(m) = &self.mirror {
+            let mut m = lock(m);
+            if m.pid(0).is_some() && !m.is_running(0) {
+                found.push("mirror-n1".to_string());
+                let _ = m.kill(0);
+            }
+        }
+        for id in found {
+            eprintln!("jepsen: {id} exited on its own");
+            self.rec.nemesis(
+                "exited",
+                &format!("{id} exited on its own"),
+                Some(&id),
+                None,
+            );
+            self.exited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(id);
+        }
     }
 
     /// Sleeps until `at_s` on the run's clock (the fault schedule is a timetable) or `stop`;
@@ -471,8 +511,24 @@ impl Env {
         }
     }
 
-    /// Heals `a`.
-    pub fn stop(&self, a: &Action) -> anyhow::Result<()> {
+    /// Heals `a`; what it found, where that says more (the packets a partition dropped).
+    pub fn stop(&self, a: &Action) -> anyhow::Result<Option<String>> {
+        if a.kind() == Kind::Partition {
+            let fw = self.firewall()?;
+            let dropped = fw.dropped()?;
+            fw.heal()?;
+            // A partition that dropped nothing did not happen (the rules missed the nodes'
+            // traffic): the run would prove nothing.
+            anyhow::ensure!(
+                dropped > 0,
+                "the partition dropped no packet: its rules do not match the nodes' traffic"
+            );
+            return Ok(Some(format!("dropped {dropped} packets")));
+        }
+        self.heal(a).map(|()| None)
+    }
+
+    fn heal(&self, a: &Action) -> anyhow::Result<()> {
         match a {
             Action::Kill { node } => lock(&self.cluster).start_node(*node),
             Action::Pause { node } => lock(&self.cluster).resume(*node),
@@ -543,15 +599,17 @@ fn wal_segments(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Cuts `bytes` (at most half of it) off the newest non-empty WAL segment; says which and how
-/// much.
+/// Cuts `bytes` (at most half of its records, never into its header) off the newest WAL
+/// segment that holds a record; says which and how much.
 pub fn truncate_newest_wal(data: &Path, bytes: u64) -> anyhow::Result<String> {
+    let header = floe_storage_format::wal::SEGMENT_HEADER_LEN as u64;
     for seg in wal_segments(data)?.into_iter().rev() {
         let len = std::fs::metadata(&seg)?.len();
-        if len < 2 {
+        // A segment with no record after its header holds nothing to lose.
+        if len <= header {
             continue;
         }
-        let cut = bytes.min(len / 2);
+        let cut = bytes.min((len - header).div_ceil(2)).max(1);
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&seg)
@@ -655,12 +713,22 @@ mod tests {
                 .len(),
             100
         );
-        truncate_newest_wal(&tmp, 100_000).expect("truncate");
+        // A newer segment holding only its header is passed over; at most half the records
+        // go, never the header.
+        std::fs::write(tmp.join("wal/0000000000000003.wal"), vec![3u8; 24]).expect("w");
+        let what = truncate_newest_wal(&tmp, 100_000).expect("truncate");
+        assert!(what.contains("0000000000000002.wal"), "{what}");
         assert_eq!(
             std::fs::metadata(tmp.join("wal/0000000000000002.wal"))
                 .expect("m")
                 .len(),
-            350
+            700 - (700 - 24) / 2
+        );
+        assert_eq!(
+            std::fs::metadata(tmp.join("wal/0000000000000003.wal"))
+                .expect("m")
+                .len(),
+            24
         );
         flip_block_bytes(&tmp, 5, 42).expect("flip");
         let b = std::fs::read(tmp.join("blocks/0000000000000001.blk")).expect("r");

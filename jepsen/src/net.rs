@@ -108,7 +108,7 @@ impl Firewall {
                     continue;
                 }
                 let rule = format!(
-                    "udp sport {{ {} }} udp dport {{ {} }} {}drop",
+                    "udp sport {{ {} }} udp dport {{ {} }} {}counter drop",
                     join(ga),
                     join(gb),
                     if loss_percent < 100 {
@@ -130,13 +130,18 @@ impl Firewall {
         run("nft", &["flush", "chain", "inet", TABLE, "input"])
     }
 
-    /// The current rules, as `nft` lists them (for the log).
-    pub fn rules(&self) -> String {
-        Command::new("nft")
+    /// Packets the current rules dropped so far (the sum of their counters).
+    pub fn dropped(&self) -> anyhow::Result<u64> {
+        let out = Command::new("nft")
             .args(["list", "chain", "inet", TABLE, "input"])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
+            .context("run nft list")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "nft list failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(dropped_in(&String::from_utf8_lossy(&out.stdout)))
     }
 }
 
@@ -146,10 +151,38 @@ impl Drop for Firewall {
     }
 }
 
+/// The sum of the `counter packets N` of an `nft list` output.
+fn dropped_in(listing: &str) -> u64 {
+    let words: Vec<&str> = listing.split_whitespace().collect();
+    words
+        .windows(3)
+        .filter(|w| w[0] == "counter" && w[1] == "packets")
+        .filter_map(|w| w[2].parse::<u64>().ok())
+        .sum()
+}
+
+/// Whether this process may make a network namespace (`unshare --net true` works).
+pub fn can_unshare() -> bool {
+    Command::new("unshare")
+        .args(["--net", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn join(ports: &[u16]) -> String {
     ports
         .iter()
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_are_summed() {
+        let listing = "table inet floe_jepsen {\n chain input {\n  udp sport { 1, 2 } udp dport { 3 } counter packets 12 bytes 900 drop\n  udp sport { 3 } udp dport { 1, 2 } counter packets 30 bytes 1 drop\n }\n}\n";
+        assert_eq!(super::dropped_in(listing), 42);
+        assert_eq!(super::dropped_in(""), 0);
+    }
 }

@@ -8,7 +8,8 @@
 //! (exact in an f64): no two operations ever write the same value, so a checker can name the
 //! operation behind any value a read returns, and a value no operation wrote is a wrong read.
 //! The `floe-client` writer also corrects an earlier sample now and then (version 1, value
-//! + 0.5), so the merge rule's version order is exercised too.
+//! − 0.5: lower than the original, so only the version makes it win), so the merge rule's
+//! version order is exercised too.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use floe_client::{ClientConfig, Consistency, Sample, SeriesKey};
+use floe_client::{ClientConfig, ClientError, Consistency, Sample, SeriesKey};
 use floe_tests::BlockingClient;
 use floe_tests::convergence::Rng;
 use floe_tests::http;
@@ -24,7 +25,8 @@ use floe_tests::http;
 use crate::history::{Entry, EntryType, Outcome, ReadRange, Recorder, Seen, Written};
 
 /// The window a reader asks for: the last 30 s of one series before its writer's latest
-/// timestamp (`series[30000ms]` at that time: timestamps in `(at − 30000, at]`).
+/// timestamp (`series[30000ms]` at that time; the checker holds it to the timestamps in
+/// `(at − 30000, at]`, inside what the selector returns).
 pub const READ_WINDOW_MS: i64 = 30_000;
 
 /// The metric every writer writes (line protocol measurement `jp`, field `v`).
@@ -171,10 +173,16 @@ impl Workloads {
     /// process could not run at all (e.g. the client could not connect).
     pub fn stop(self) -> anyhow::Result<()> {
         self.stop.store(true, Ordering::Release);
+        let mut panicked = 0;
         for t in self.threads {
-            let _ = t.join();
+            if t.join().is_err() {
+                panicked += 1;
+            }
         }
-        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if panicked > 0 {
+            errors.push(format!("{panicked} workload threads panicked"));
+        }
         anyhow::ensure!(errors.is_empty(), "workload errors: {errors:?}");
         Ok(())
     }
@@ -232,7 +240,7 @@ fn writer(sh: &Shared, w: Writer) -> anyhow::Result<()> {
             writes.push(Written {
                 series: series_text(process, s),
                 ts: sh.spec.t0 + old * sh.spec.step_ms,
-                value: value(w, s, old) + 0.5,
+                value: value(w, s, old) - 0.5,
                 version: 1,
             });
         }
@@ -289,18 +297,24 @@ fn client_write(c: &BlockingClient, writes: &[Written]) -> (Outcome, Option<Stri
     }
     match c.write(&rows) {
         Ok(_) => (Outcome::Ok, None),
-        Err(e) => {
-            let text = e.to_string();
-            let unknown = text.contains("timed out") || text.contains("timeout");
-            (
-                if unknown {
-                    Outcome::Unknown
-                } else {
-                    Outcome::Fail
-                },
-                Some(text),
-            )
-        }
+        Err(e) => (
+            if no_answer(&e) {
+                Outcome::Unknown
+            } else {
+                Outcome::Fail
+            },
+            Some(e.to_string()),
+        ),
+    }
+}
+
+/// Whether a client error means no answer came (timed out, connection lost) rather than an
+/// error answer.
+fn no_answer(e: &ClientError) -> bool {
+    match e {
+        ClientError::Timeout { .. } | ClientError::Wire { .. } => true,
+        ClientError::NoNodeAnswered { last, .. } => no_answer(last),
+        _ => false,
     }
 }
 

@@ -125,6 +125,16 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
         .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
     {
         body = dechunk(&body)?;
+    } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
+        let len: usize = len
+            .parse()
+            .with_context(|| format!("bad Content-Length {len:?}"))?;
+        if body.len() < len {
+            bail!(
+                "response cut short: {} of {len} body bytes (connection closed)",
+                body.len()
+            );
+        }
     }
     Ok(Response {
         status,
