@@ -1,7 +1,9 @@
 //! InfluxDB line protocol over HTTP: `POST /write` (v1), `POST /api/v2/write`, `GET /ping`.
 //!
 //! The `db` label comes from the v1 `db` argument or the v2 `bucket` (when the line has no
-//! `db` tag); `rp`, `consistency` and `org` are accepted and ignored. Errors answer 400 with
+//! `db` tag); `rp` and `org` are accepted and ignored; `consistency` (`one`, `quorum`, `all`)
+//! sets the write's consistency in a cluster (the router's `write_consistency` layer applies
+//! it before this handler runs; an unknown level is a 400). Errors answer 400 with
 //! `{"error": "… line N …"}` like InfluxDB, and nothing of the request is stored.
 
 use std::sync::Arc;
