@@ -45,20 +45,24 @@ struct Shape {
     time_limit: f64,
 }
 
+/// One scenario's faults: which nemeses, which seed, what cluster.
+#[derive(clap::Args, Debug, Clone)]
+struct Plan {
+    /// Nemeses to combine, comma-separated: kill, pause, partition, clock, disk, rebalance,
+    /// mirror (empty: none).
+    #[arg(long, default_value = "kill,partition")]
+    nemesis: String,
+    /// Seed of the fault schedule.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    shape: Shape,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// One scenario.
-    Run {
-        /// Nemeses to combine, comma-separated: kill, pause, partition, clock, disk,
-        /// rebalance, mirror (empty: none).
-        #[arg(long, default_value = "kill,partition")]
-        nemesis: String,
-        /// Seed of the fault schedule.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[command(flatten)]
-        shape: Shape,
-    },
+    Run(Plan),
     /// The CI smoke scenario: kill + partition on 3 nodes for 30 s.
     Smoke {
         /// Seed of the fault schedule.
@@ -78,16 +82,7 @@ enum Command {
         shape: Shape,
     },
     /// Prints the fault schedule a seed gives, without running anything.
-    Schedule {
-        /// Nemeses, comma-separated.
-        #[arg(long, default_value = "kill,partition")]
-        nemesis: String,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[command(flatten)]
-        shape: Shape,
-    },
+    Schedule(Plan),
 }
 
 fn kinds(list: &str) -> anyhow::Result<Vec<Kind>> {
@@ -110,11 +105,11 @@ fn main() -> ExitCode {
 
 fn real_main() -> anyhow::Result<u8> {
     let cli = Cli::parse();
-    if let Command::Schedule {
+    if let Command::Schedule(Plan {
         nemesis,
         seed,
         shape,
-    } = &cli.command
+    }) = &cli.command
     {
         for line in run::describe(&nemesis::schedule(
             &kinds(nemesis)?,
@@ -154,11 +149,11 @@ fn real_main() -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| floe_tests::workspace_root().join("target").join("jepsen"));
     match cli.command {
-        Command::Run {
+        Command::Run(Plan {
             nemesis,
             seed,
             shape,
-        } => {
+        }) => {
             let mut s = Scenario::new(kinds(&nemesis)?, seed);
             apply(&mut s, &shape);
             one(&s, &out, cli.no_netns)
@@ -187,7 +182,7 @@ fn real_main() -> anyhow::Result<u8> {
             }
             matrix::run_all(&scenarios, &out)
         }
-        Command::Schedule { .. } => Ok(0),
+        Command::Schedule(_) => Ok(0),
     }
 }
 

@@ -295,7 +295,8 @@ pub struct Env {
     pub exited: Mutex<Vec<String>>,
 }
 
-fn lock(c: &Arc<Mutex<TestCluster>>) -> std::sync::MutexGuard<'_, TestCluster> {
+/// Locks a shared cluster (a panicked holder's lock is taken over).
+pub fn lock(c: &Arc<Mutex<TestCluster>>) -> std::sync::MutexGuard<'_, TestCluster> {
     c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -376,6 +377,32 @@ impl Env {
         }
     }
 
+    /// Every member node running, on true time, resumed; the network whole; the mirror
+    /// target up. Nodes found exited on their own are recorded first ([`Env::note_exits`]).
+    pub fn heal_all(&self) -> anyhow::Result<()> {
+        if let Some(fw) = &self.firewall {
+            fw.heal()?;
+        }
+        self.note_exits();
+        let mut c = lock(&self.cluster);
+        for i in members(&c) {
+            if c.is_running(i) {
+                let _ = c.resume(i);
+            } else {
+                c.set_node_env(i, Vec::new());
+                c.start_node(i)?;
+            }
+        }
+        drop(c);
+        if let Some(m) = &self.mirror {
+            let mut m = lock(m);
+            if !m.is_running(0) {
+                m.start_node(0)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sleeps until `at_s` on the run's clock (the fault schedule is a timetable) or `stop`;
     /// false if stopped.
     fn wait_until(&self, at_s: f64, stop: &AtomicBool) -> bool {
@@ -405,10 +432,6 @@ impl Env {
     /// Injects `a`; what it did exactly, where that says more than the action (the file
     /// damaged).
     pub fn start(&self, a: &Action) -> anyhow::Result<Option<String>> {
-        self.inject(a)
-    }
-
-    fn inject(&self, a: &Action) -> anyhow::Result<Option<String>> {
         let done = |r: anyhow::Result<()>| r.map(|()| None);
         match a {
             Action::Kill { node } => done(lock(&self.cluster).kill(*node)),

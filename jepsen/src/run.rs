@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::checker::{self, Verdict};
 use crate::history::{Entry, Recorder, Seen};
-use crate::nemesis::{self, Env, Fault, Kind};
+use crate::nemesis::{self, Env, Fault, Kind, lock};
 use crate::net::Firewall;
 use crate::report;
 use crate::workload::{self, METRIC, Targets, WRITERS, WorkloadSpec, Workloads};
@@ -81,10 +81,6 @@ pub struct RunResult {
 const QUIET_AFTER_HEAL_S: f64 = 3.0;
 /// Bound on waiting for convergence (longer than the target so the report can say how long).
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(150);
-
-fn lock(c: &Arc<Mutex<TestCluster>>) -> std::sync::MutexGuard<'_, TestCluster> {
-    c.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Runs `s`, writing its report into `dir` (created).
 pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
@@ -159,7 +155,7 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
     let nemesis_result = env.run(&schedule, &stop);
     // Whatever happened, every node runs again on true time with the network whole.
     stop.store(true, Ordering::Release);
-    let heal_result = heal_all(&env);
+    let heal_result = env.heal_all();
     let healed_s = rec.now_s();
     rec.nemesis("stop", "healed", None, None);
     let until = healed_s + QUIET_AFTER_HEAL_S;
@@ -170,8 +166,8 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
     }
     let workload_result = workloads.stop();
     nemesis_result?;
-    let mut exited = env.exited.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    exited.extend(heal_result?);
+    heal_result?;
+    let exited = env.exited.lock().unwrap_or_else(|p| p.into_inner()).clone();
     workload_result?;
 
     // Convergence, seen by the cluster digest (one request: the node compares every owner's
@@ -310,46 +306,6 @@ pub fn run(s: &Scenario, dir: &Path) -> anyhow::Result<RunResult> {
         dir: dir.to_path_buf(),
         results,
     })
-}
-
-/// Every member node running, on true time, resumed; the network whole; the mirror target up.
-/// Returns the nodes that had exited on their own (a crash the nemesis did not cause).
-fn heal_all(env: &Env) -> anyhow::Result<Vec<String>> {
-    if let Some(fw) = &env.firewall {
-        fw.heal()?;
-    }
-    let mut c = lock(&env.cluster);
-    let members: Vec<usize> = c
-        .topology()
-        .nodes()
-        .iter()
-        .filter_map(|n| c.index_of(&n.id))
-        .collect();
-    let mut exited = Vec::new();
-    for i in members {
-        if c.pid(i).is_some() && !c.is_running(i) {
-            exited.push(c.node_id(i).to_string());
-            c.kill(i)?;
-        }
-        if c.is_running(i) {
-            let _ = c.resume(i);
-        } else {
-            c.set_node_env(i, Vec::new());
-            c.start_node(i)?;
-        }
-    }
-    drop(c);
-    if let Some(m) = &env.mirror {
-        let mut m = lock(m);
-        if m.pid(0).is_some() && !m.is_running(0) {
-            exited.push("mirror-n1".to_string());
-            m.kill(0)?;
-        }
-        if !m.is_running(0) {
-            m.start_node(0)?;
-        }
-    }
-    Ok(exited)
 }
 
 /// Every sample of every workload series, read through node 0 at `all` after healing.
